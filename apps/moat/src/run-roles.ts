@@ -1,0 +1,74 @@
+/**
+ * Runs one or more roles in this process until SIGTERM/SIGINT, then stops them in reverse
+ * order (edge first stops taking mail, workers finish their jobs, Redis goes last).
+ */
+import type { MoatConfig } from '@moat/policy';
+import pino, { type Logger } from 'pino';
+import { loadConfig } from './config-load.js';
+import type { Io } from './io.js';
+import { type LocalRedis, startLocalRedis } from './local-redis.js';
+import { reportConfigErrors } from './report.js';
+import { buildRole } from './roles.js';
+
+export const ROLES = ['start', 'edge', 'worker', 'admin'] as const;
+export type Role = Exclude<(typeof ROLES)[number], 'start'>;
+
+/** A running part of Moat. */
+export interface Service {
+  readonly name: string;
+  stop(): Promise<void>;
+}
+
+export interface RoleContext {
+  readonly config: Readonly<MoatConfig>;
+  readonly redisUrl: string;
+  readonly log: Logger;
+  readonly roles: readonly Role[];
+}
+
+export async function runRoles(
+  roles: readonly Role[],
+  configFile: string | undefined,
+  io: Io,
+): Promise<number> {
+  const loaded = loadConfig(configFile, io.env);
+  if (!loaded.ok) return reportConfigErrors(loaded.errors, io);
+  const { config } = loaded;
+  const log = pino({ level: config.log.level, base: { node: config.hostname, pid: process.pid } });
+  log.info({ event: 'config.loaded', source: loaded.source, roles }, 'moat starting');
+
+  let localRedis: LocalRedis | null = null;
+  const services: Service[] = [];
+  const stopAll = async () => {
+    for (const s of services.reverse()) {
+      await s.stop().catch((err: unknown) => log.error({ event: 'role.stop_failed', role: s.name, err }));
+    }
+    await localRedis?.stop();
+  };
+  try {
+    let redisUrl = config.redis.url;
+    if (redisUrl === null) {
+      localRedis = await startLocalRedis(config.dataDir);
+      redisUrl = localRedis.url;
+      log.info(
+        { event: 'redis.local_started', url: redisUrl, pid: localRedis.pid },
+        'started a private redis-server',
+      );
+    }
+    const context: RoleContext = { config, redisUrl, log, roles };
+    for (const role of roles) services.push(await buildRole(role, context));
+  } catch (err) {
+    log.fatal({ event: 'moat.start_failed', err }, 'moat could not start');
+    await stopAll();
+    return 1;
+  }
+  log.info({ event: 'moat.ready', roles }, 'moat is running');
+  const signal = await new Promise<NodeJS.Signals>((done) => {
+    process.once('SIGTERM', () => done('SIGTERM'));
+    process.once('SIGINT', () => done('SIGINT'));
+  });
+  log.info({ event: 'moat.stopping', signal }, 'moat stopping');
+  await stopAll();
+  log.info({ event: 'moat.stopped' }, 'moat stopped');
+  return 0;
+}

@@ -1,0 +1,38 @@
+export { type Cidr, ipInAny, isIp, isLoopback, parseCidr } from './cidr.js';
+export { type ConfigError, type ConfigResult, formatPath, maskSecrets, parseConfig } from './config.js';
+export { configSchema, type MoatConfig, type MoatConfigInput } from './config-schema.js';
+export type { RouteConfig } from './config-types.js';
+export { type DomainPattern, domainMatches, normalizeDomain, parseDomainPattern } from './domains.js';
+export { composeReceived, type ReceivedInput, rfc5322Date, withProtocol } from './received.js';
+export {
+  isPermanent,
+  isTransient,
+  queued,
+  Replies,
+  type Reply,
+  type ReplyName,
+  replyText,
+} from './replies.js';
+export {
+  classifyReply,
+  delayWarningDue,
+  nextRetry,
+  type Outcome,
+  REPLY_RULES,
+  type RemoteReply,
+  type ReplyRule,
+  type RetryDecision,
+  type RetryInput,
+} from './retry.js';
+export {
+  formatNextHop,
+  isHostname,
+  MX_ROUTE_ID,
+  type NextHop,
+  parseDestination,
+  parseNextHop,
+  type Route,
+  routeIdOf,
+  type TlsMode,
+} from './routes.js';
+export { formatDuration, formatSize, type ParseResult, parseDuration, parseSize } from './units.js';

@@ -1,0 +1,8 @@
+// @moat/testkit: dev-only fixtures that start real servers on loopback for tests.
+export type { DnsQuery, DnsRecords, DnsRecordType, DnsServer, DnsZone, MxRecord } from './dns.js';
+export { startDns } from './dns.js';
+export { freePort } from './ports.js';
+export type { RedisOptions, RedisServer } from './redis.js';
+export { startRedis } from './redis.js';
+export type { SinkBehaviour, SinkMessage, SmtpReply, SmtpSink, SmtpSinkOptions } from './smtp-sink.js';
+export { startSmtpSink } from './smtp-sink.js';
