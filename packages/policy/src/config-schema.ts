@@ -16,6 +16,7 @@ import {
   tlsMode,
 } from './config-types.js';
 import { parseDomainPattern } from './domains.js';
+import { routeConflicts } from './relay.js';
 
 const positiveInt = z.number().int('must be a whole number').min(1, 'must be at least 1');
 
@@ -199,20 +200,24 @@ const log = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).prefault('info'),
 });
 
-export const configSchema = z.strictObject({
-  /** The name Moat greets with and writes in Received: headers. */
-  hostname: hostname,
-  /** Where `moat start` keeps its private Redis and state when redis.url is null. */
-  dataDir: z.string().min(1).prefault('.moat'),
-  redis: redis.prefault({ url: null }),
-  smtp: smtp.prefault({}),
-  inbound: inbound.prefault({}),
-  outbound: outbound.prefault({}),
-  delivery: delivery.prefault({}),
-  dns: dns.prefault({}),
-  admin: admin.prefault({}),
-  log: log.prefault({}),
-});
+export const configSchema = z
+  .strictObject({
+    /** The name Moat greets with and writes in Received: headers. */
+    hostname: hostname,
+    /** Where `moat start` keeps its private Redis and state when redis.url is null. */
+    dataDir: z.string().min(1).prefault('.moat'),
+    redis: redis.prefault({ url: null }),
+    smtp: smtp.prefault({}),
+    inbound: inbound.prefault({}),
+    outbound: outbound.prefault({}),
+    delivery: delivery.prefault({}),
+    dns: dns.prefault({}),
+    admin: admin.prefault({}),
+    log: log.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    for (const conflict of routeConflicts(config)) ctx.addIssue({ code: 'custom', ...conflict });
+  });
 
 export type MoatConfigInput = z.input<typeof configSchema>;
 export type MoatConfig = z.output<typeof configSchema>;

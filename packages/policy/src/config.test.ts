@@ -198,3 +198,15 @@ test('maskSecrets hides tokens, passwords, hashes and Redis credentials', () => 
   expect(text).toContain('"name":"ops"');
   expect(text).toContain('10.0.0.9:6379');
 });
+
+test('two domains sharing hosts must share TLS and auth settings', () => {
+  const errors = errorsOf({
+    ...base,
+    inbound: {
+      domains: { 'example.com': '[10.0.0.5]', 'example.org': { hosts: '[10.0.0.5]', tls: 'required' } },
+    },
+  });
+  expect(errors).toEqual([
+    { path: 'inbound.domains["example.org"]', message: expect.stringMatching(/different tls or auth/) },
+  ]);
+});

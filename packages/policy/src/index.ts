@@ -1,9 +1,42 @@
+export { describeTrick, TRICKS, type Trick } from './address-tricks.js';
+export {
+  ADDRESS_LIMITS,
+  type AddressError,
+  type AddressErrorCode,
+  formatLocalPart,
+  isAddressError,
+  isNullSender,
+  type NullSender,
+  type ParsedAddress,
+  parseAddress,
+  parseSender,
+} from './addresses.js';
 export { type Cidr, ipInAny, isIp, isLoopback, parseCidr } from './cidr.js';
 export { type ConfigError, type ConfigResult, formatPath, maskSecrets, parseConfig } from './config.js';
 export { configSchema, type MoatConfig, type MoatConfigInput } from './config-schema.js';
 export type { RouteConfig } from './config-types.js';
 export { type DomainPattern, domainMatches, normalizeDomain, parseDomainPattern } from './domains.js';
 export { composeReceived, type ReceivedInput, rfc5322Date, withProtocol } from './received.js';
+export {
+  compileRelayPolicy,
+  decideRecipient,
+  findInbound,
+  groupByRoute,
+  type InboundDomain,
+  isTrusted,
+  type RelayContext,
+  type RelayPolicy,
+  type RouteGroup,
+  routeConflicts,
+  type Verdict,
+} from './relay.js';
+export {
+  openRelayProbes,
+  type ProbeResult,
+  type RelayProbe,
+  runRelayProbes,
+  UNTRUSTED_PROBE_IP,
+} from './relay-probes.js';
 export {
   isPermanent,
   isTransient,
