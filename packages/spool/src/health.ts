@@ -1,0 +1,80 @@
+/**
+ * Redis facts the edge needs before and while taking mail: the eviction policy must be
+ * noeviction (an evicted body is a lost message), and memory use past a threshold means
+ * back-pressure (452) rather than risking eviction or an OOM error mid-write.
+ */
+import type { Redis } from 'ioredis';
+
+export interface MemoryInfo {
+  readonly used: number;
+  /** 0 when Redis has no maxmemory (no back-pressure possible). */
+  readonly max: number;
+  readonly policy: string;
+}
+
+export async function memoryInfo(redis: Redis): Promise<MemoryInfo> {
+  const text = await redis.info('memory');
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
+  return {
+    used: Number(field('used_memory')),
+    max: Number(field('maxmemory')),
+    policy: field('maxmemory_policy'),
+  };
+}
+
+/** Throws a message saying what to change when Redis could evict Moat's data. */
+export async function assertNoEviction(redis: Redis): Promise<void> {
+  const { policy } = await memoryInfo(redis);
+  if (policy !== 'noeviction') {
+    throw new Error(
+      `Redis maxmemory-policy is "${policy}", but Moat needs "noeviction": with any other policy Redis may delete queued mail when memory runs short. Set "maxmemory-policy noeviction" in redis.conf (or CONFIG SET maxmemory-policy noeviction).`,
+    );
+  }
+}
+
+/**
+ * Watches Redis memory every `intervalMs`; `full` is true while used/max passes `threshold`.
+ * When Redis cannot be asked, the last answer stands (the write itself will fail with 451).
+ */
+export class MemoryGuard {
+  #full = false;
+  #timer: NodeJS.Timeout | undefined;
+  #last: MemoryInfo | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly threshold: number,
+    private readonly intervalMs = 1000,
+  ) {}
+
+  get full(): boolean {
+    return this.#full;
+  }
+
+  get last(): MemoryInfo | null {
+    return this.#last;
+  }
+
+  async check(): Promise<boolean> {
+    try {
+      const info = await memoryInfo(this.redis);
+      this.#last = info;
+      this.#full = info.max > 0 && info.used / info.max >= this.threshold;
+    } catch {
+      // Keep the previous state; unreachable Redis is reported by the write path.
+    }
+    return this.#full;
+  }
+
+  start(): void {
+    if (this.#timer) return;
+    void this.check();
+    this.#timer = setInterval(() => void this.check(), this.intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}

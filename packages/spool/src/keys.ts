@@ -1,0 +1,55 @@
+/**
+ * Every Redis key Moat uses, in one place. All keys share the hash tag `{prefix}`, so on a
+ * Redis Cluster they live in one slot and multi-key scripts and transactions stay legal.
+ * BullMQ's own keys are `{prefix}:<queue>:…` (its `prefix` option is the same tag).
+ */
+
+export interface Keys {
+  /** The hash-tagged prefix, also BullMQ's `prefix` option: "{moat}". */
+  readonly root: string;
+  /** The raw message (with Moat's Received: header), written once. */
+  body(messageId: string): string;
+  /** Hash: envelope and client facts of a message. */
+  meta(messageId: string): string;
+  /** Set: ids of the jobs that still need the body; the body goes when it empties. */
+  jobs(messageId: string): string;
+  /** Sorted set: message id → time received (ms), for listing and the orphan sweeper. */
+  readonly messages: string;
+  /** Stream: tracking events (received, deferred, delivered, bounced, …), capped. */
+  readonly events: string;
+  /** Hash: route id → JSON {queue, since}: every route that ever had mail. */
+  readonly routes: string;
+  /** Sorted set: node id → last heartbeat (ms). */
+  readonly nodes: string;
+  /** String with TTL: one node's heartbeat details (JSON). */
+  node(nodeId: string): string;
+  /** The BullMQ queue name of a route (queue names may not contain ":"). */
+  queueName(routeId: string): string;
+  /** The route id of a queue name, or null if it is not one of ours. */
+  routeIdOf(queueName: string): string | null;
+  /** BullMQ's hash for one job (its documented key layout), for existence checks. */
+  job(queueName: string, jobId: string): string;
+}
+
+const QUEUE_PREFIX = 'route.';
+
+export function keysFor(prefix: string): Keys {
+  const root = `{${prefix}}`;
+  return {
+    root,
+    body: (id) => `${root}:m:${id}:body`,
+    meta: (id) => `${root}:m:${id}:meta`,
+    jobs: (id) => `${root}:m:${id}:jobs`,
+    messages: `${root}:messages`,
+    events: `${root}:events`,
+    routes: `${root}:routes`,
+    nodes: `${root}:nodes`,
+    node: (id) => `${root}:node:${id}`,
+    queueName: (routeId) => `${QUEUE_PREFIX}${Buffer.from(routeId, 'utf8').toString('base64url')}`,
+    routeIdOf: (queueName) =>
+      queueName.startsWith(QUEUE_PREFIX)
+        ? Buffer.from(queueName.slice(QUEUE_PREFIX.length), 'base64url').toString('utf8')
+        : null,
+    job: (queueName, jobId) => `${root}:${queueName}:${jobId}`,
+  };
+}

@@ -1,0 +1,227 @@
+/**
+ * The producer side of the queue: make a message durable (body once, one job per route),
+ * read it back, release it when its last job ends, and record tracking events.
+ */
+import { type JobsOptions, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { SpoolUnavailableError, withDeadline } from './errors.js';
+import { newMessageId } from './ids.js';
+import { type Keys, keysFor } from './keys.js';
+import { appendEvent } from './tracking.js';
+import type { ClientFacts, DeliveryJob, MessageMeta, TrackingEvent } from './types.js';
+
+export interface SpoolOptions {
+  /** A producer connection (see connection.ts). */
+  readonly redis: Redis;
+  readonly prefix: string;
+  /** Deadline for making a message durable (ms). */
+  readonly timeout: number;
+  /** 'replicated': WAIT for `replicas` replicas before reporting success. */
+  readonly ack: 'local' | 'replicated';
+  readonly replicas: number;
+  /** Most tracking events kept (the stream is trimmed approximately). */
+  readonly maxEvents?: number;
+  /** This node's id, written into tracking events. */
+  readonly node?: string;
+}
+
+export interface EnqueueInput {
+  readonly sender: string;
+  readonly routes: readonly { readonly routeId: string; readonly recipients: readonly string[] }[];
+  readonly body: Buffer;
+  readonly client: ClientFacts;
+  readonly kind?: 'message' | 'dsn';
+  /** Use this id (the edge names the message before DATA, for its Received: header). */
+  readonly id?: string;
+  readonly envid?: string | undefined;
+}
+
+/** BullMQ job options for every delivery job: the delivery package does its own retries. */
+const JOB_OPTIONS: JobsOptions = {
+  attempts: 1,
+  removeOnComplete: true,
+  removeOnFail: false,
+};
+
+// Release one job's hold on a body; delete the message when no job needs it any more.
+// KEYS: jobs, body, meta, messages; ARGV: jobId, messageId. Returns 1 when deleted.
+const RELEASE_SCRIPT = `
+redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  redis.call('ZREM', KEYS[4], ARGV[2])
+  return 1
+end
+return 0
+`;
+
+export class Spool {
+  readonly keys: Keys;
+  readonly #redis: Redis;
+  readonly #options: SpoolOptions;
+  readonly #queues = new Map<string, Queue<DeliveryJob>>();
+  readonly #knownRoutes = new Set<string>();
+
+  constructor(options: SpoolOptions) {
+    this.#options = options;
+    this.#redis = options.redis;
+    this.keys = keysFor(options.prefix);
+  }
+
+  get redis(): Redis {
+    return this.#redis;
+  }
+
+  /** The BullMQ queue of a route (created on first use; shares this spool's connection). */
+  queue(routeId: string): Queue<DeliveryJob> {
+    let queue = this.#queues.get(routeId);
+    if (queue === undefined) {
+      queue = new Queue<DeliveryJob>(this.keys.queueName(routeId), {
+        connection: this.#redis,
+        prefix: this.keys.root,
+        skipWaitingForReady: true,
+      });
+      queue.on('error', () => {});
+      this.#queues.set(routeId, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * Make a message durable: body, metadata and a tracking event in one transaction, then one
+   * job per route. Resolves only when all of it is in Redis (and replicated, with ack:
+   * replicated); rejects with SpoolUnavailableError past the deadline. Only then may the edge
+   * answer 250.
+   */
+  async enqueue(input: EnqueueInput): Promise<MessageMeta> {
+    const id = input.id ?? newMessageId();
+    const receivedAt = Date.now();
+    const kind = input.kind ?? 'message';
+    const routes = input.routes.map((r, i) => ({
+      routeId: r.routeId,
+      jobId: `${id}-${i + 1}`,
+      recipients: [...r.recipients],
+    }));
+    const meta: MessageMeta = {
+      id,
+      sender: input.sender,
+      size: input.body.length,
+      receivedAt,
+      client: input.client,
+      routes,
+      kind,
+    };
+    return withDeadline(this.#options.timeout, 'queueing the message', this.#write(meta, input)).then(
+      () => meta,
+    );
+  }
+
+  async #write(meta: MessageMeta, input: EnqueueInput): Promise<void> {
+    const k = this.keys;
+    const tx = this.#redis.multi();
+    tx.set(k.body(meta.id), input.body);
+    tx.hset(k.meta(meta.id), 'json', JSON.stringify(meta));
+    tx.sadd(k.jobs(meta.id), ...meta.routes.map((r) => r.jobId));
+    tx.zadd(k.messages, String(meta.receivedAt), meta.id);
+    for (const r of meta.routes) {
+      if (!this.#knownRoutes.has(r.routeId)) {
+        tx.hsetnx(
+          k.routes,
+          r.routeId,
+          JSON.stringify({ queue: k.queueName(r.routeId), since: meta.receivedAt }),
+        );
+      }
+    }
+    const received: TrackingEvent = {
+      type: 'received',
+      messageId: meta.id,
+      time: meta.receivedAt,
+      sender: meta.sender,
+      recipients: meta.routes.flatMap((r) => r.recipients),
+      size: meta.size,
+      client: meta.client.ip,
+      ...(this.#options.node ? { node: this.#options.node } : {}),
+    };
+    appendEvent(tx, k.events, received, this.#options.maxEvents);
+    const results = await tx.exec();
+    const failed = results?.find(([err]) => err !== null);
+    if (results === null || failed)
+      throw new SpoolUnavailableError(`the write was refused: ${failed?.[0]?.message ?? 'aborted'}`);
+    for (const r of meta.routes) this.#knownRoutes.add(r.routeId);
+
+    await Promise.all(
+      meta.routes.map((r) =>
+        this.queue(r.routeId).add(
+          'deliver',
+          {
+            messageId: meta.id,
+            routeId: r.routeId,
+            sender: meta.sender,
+            recipients: [...r.recipients],
+            queuedAt: meta.receivedAt,
+            attempts: 0,
+            kind: meta.kind,
+            ...(input.envid ? { envid: input.envid } : {}),
+          },
+          { ...JOB_OPTIONS, jobId: r.jobId },
+        ),
+      ),
+    );
+    if (this.#options.ack === 'replicated') {
+      const acked = Number(await this.#redis.call('WAIT', this.#options.replicas, this.#options.timeout));
+      if (acked < this.#options.replicas) {
+        throw new SpoolUnavailableError(
+          `only ${acked} of ${this.#options.replicas} replicas confirmed the write`,
+        );
+      }
+    }
+  }
+
+  /** The stored message, or null when it is gone. */
+  readBody(messageId: string): Promise<Buffer | null> {
+    return this.#redis.getBuffer(this.keys.body(messageId));
+  }
+
+  async readMeta(messageId: string): Promise<MessageMeta | null> {
+    const json = await this.#redis.hget(this.keys.meta(messageId), 'json');
+    return json === null ? null : (JSON.parse(json) as MessageMeta);
+  }
+
+  /** A job is done with the body (delivered, bounced or deleted). Idempotent. True when the message was deleted. */
+  async release(messageId: string, jobId: string): Promise<boolean> {
+    const k = this.keys;
+    const deleted = await this.#redis.eval(
+      RELEASE_SCRIPT,
+      4,
+      k.jobs(messageId),
+      k.body(messageId),
+      k.meta(messageId),
+      k.messages,
+      jobId,
+      messageId,
+    );
+    return deleted === 1;
+  }
+
+  /** Append a tracking event (best effort for the caller: errors propagate). */
+  async track(event: TrackingEvent): Promise<void> {
+    const tx = this.#redis.multi();
+    appendEvent(
+      tx,
+      this.keys.events,
+      { ...event, ...(this.#options.node ? { node: this.#options.node } : {}) },
+      this.#options.maxEvents,
+    );
+    await tx.exec();
+  }
+
+  /** Every route that ever had mail, with its queue name. */
+  async knownRoutes(): Promise<string[]> {
+    return Object.keys(await this.#redis.hgetall(this.keys.routes));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#queues.values()].map((q) => q.close()));
+    this.#queues.clear();
+  }
+}

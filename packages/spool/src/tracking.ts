@@ -1,0 +1,87 @@
+/** Tracking events in a capped Redis stream: write one, read them back filtered. */
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { TrackingEvent } from './types.js';
+
+export const DEFAULT_MAX_EVENTS = 100_000;
+
+export function appendEvent(
+  tx: ChainableCommander,
+  key: string,
+  event: TrackingEvent,
+  maxEvents = DEFAULT_MAX_EVENTS,
+): void {
+  const fields: string[] = [
+    'type',
+    event.type,
+    'msg',
+    event.messageId,
+    'time',
+    String(event.time ?? Date.now()),
+  ];
+  for (const name of ['routeId', 'sender', 'host', 'reply', 'node', 'client'] as const) {
+    const value = event[name];
+    if (value !== undefined) fields.push(name, value);
+  }
+  if (event.recipients) fields.push('rcpt', event.recipients.join(','));
+  if (event.size !== undefined) fields.push('size', String(event.size));
+  tx.xadd(key, 'MAXLEN', '~', String(maxEvents), '*', ...fields);
+}
+
+export interface EventQuery {
+  readonly messageId?: string;
+  readonly sender?: string;
+  /** Matches a recipient address exactly, or its domain when it starts with "@". */
+  readonly recipient?: string;
+  readonly since?: number;
+  readonly until?: number;
+  readonly limit?: number;
+}
+
+/** Newest first. Scans at most `scan` events back (the stream is capped anyway). */
+export async function searchEvents(
+  redis: Redis,
+  key: string,
+  query: EventQuery,
+  scan = 10_000,
+): Promise<TrackingEvent[]> {
+  const end = query.until !== undefined ? String(query.until) : '+';
+  const start = query.since !== undefined ? String(query.since) : '-';
+  const entries = await redis.xrevrange(key, end, start, 'COUNT', scan);
+  const out: TrackingEvent[] = [];
+  const limit = query.limit ?? 100;
+  for (const [, fields] of entries) {
+    const event = toEvent(fields);
+    if (query.messageId && event.messageId !== query.messageId) continue;
+    if (query.sender && event.sender?.toLowerCase() !== query.sender.toLowerCase()) continue;
+    if (query.recipient && !matchesRecipient(event.recipients ?? [], query.recipient)) continue;
+    out.push(event);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+function matchesRecipient(recipients: readonly string[], wanted: string): boolean {
+  const w = wanted.toLowerCase();
+  return recipients.some((r) => (w.startsWith('@') ? r.toLowerCase().endsWith(w) : r.toLowerCase() === w));
+}
+
+function toEvent(fields: string[]): TrackingEvent {
+  const f = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
+  const num = (name: string) => (f.has(name) ? Number(f.get(name)) : undefined);
+  const event: Record<string, unknown> = {
+    type: f.get('type'),
+    messageId: f.get('msg'),
+    time: num('time'),
+    routeId: f.get('routeId'),
+    sender: f.get('sender'),
+    recipients: f.get('rcpt')?.split(',').filter(Boolean),
+    host: f.get('host'),
+    reply: f.get('reply'),
+    node: f.get('node'),
+    client: f.get('client'),
+    size: num('size'),
+  };
+  for (const key of Object.keys(event)) if (event[key] === undefined) delete event[key];
+  return event as unknown as TrackingEvent;
+}
