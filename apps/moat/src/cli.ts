@@ -3,11 +3,15 @@
  * exit codes, signals. 0 = ok, 1 = failure at run time, 2 = bad usage or bad config.
  */
 import { parseArgs } from 'node:util';
+import { adminCommand } from './commands/admin-client.js';
 import { configCheck } from './commands/config-check.js';
 import { userHash } from './commands/user-hash.js';
 import type { Io } from './io.js';
 import { EXIT_CONFIG } from './report.js';
 import { ROLES, type Role, runRoles } from './run-roles.js';
+
+/** Commands that talk to the admin API (commands/admin-client.ts). */
+const ADMIN_COMMANDS = ['queue', 'route', 'track'];
 
 const USAGE = `usage: moat <command> [options]
 
@@ -45,6 +49,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   if (command === 'config' && sub === 'check') return configCheck(configFile, io);
   if (command === 'user' && sub === 'hash') return userHash(values['password-stdin'] === true, io);
+  if (ADMIN_COMMANDS.includes(command)) return adminCommand(positionals, values, io);
   io.err(`moat: unknown command "${positionals.join(' ')}"\n\n${USAGE}`);
   return EXIT_CONFIG;
 }
@@ -57,6 +62,16 @@ function parse(argv: readonly string[]) {
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
       'password-stdin': { type: 'boolean' },
+      // Admin API client options (moat queue|route|track).
+      url: { type: 'string' },
+      token: { type: 'string' },
+      json: { type: 'boolean' },
+      route: { type: 'string' },
+      state: { type: 'string' },
+      sender: { type: 'string' },
+      recipient: { type: 'string' },
+      limit: { type: 'string' },
+      dsn: { type: 'boolean' },
     },
   });
 }

@@ -1,7 +1,15 @@
-/** Builds each role from its package. Filled in as the edge, delivery and admin packages land. */
+/** Builds each role from its package (roles/<role>.ts). */
+import { startAdminRole } from './roles/admin.js';
+import { startEdgeRole } from './roles/edge.js';
+import { startWorkerRole } from './roles/worker.js';
 import type { Role, RoleContext, Service } from './run-roles.js';
 
-export async function buildRole(role: Role, context: RoleContext): Promise<Service> {
-  context.log.warn({ event: 'role.not_built', role }, `the ${role} role is not built yet`);
-  return { name: role, stop: async () => {} };
+const STARTERS: Record<Role, (context: RoleContext) => Promise<Service>> = {
+  edge: startEdgeRole,
+  worker: startWorkerRole,
+  admin: startAdminRole,
+};
+
+export function buildRole(role: Role, context: RoleContext): Promise<Service> {
+  return STARTERS[role](context);
 }

@@ -2,6 +2,8 @@
  * Runs one or more roles in this process until SIGTERM/SIGINT, then stops them in reverse
  * order (edge first stops taking mail, workers finish their jobs, Redis goes last).
  */
+
+import { hostname } from 'node:os';
 import type { MoatConfig } from '@moat/policy';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from './config-load.js';
@@ -9,6 +11,9 @@ import type { Io } from './io.js';
 import { type LocalRedis, startLocalRedis } from './local-redis.js';
 import { reportConfigErrors } from './report.js';
 import { buildRole } from './roles.js';
+
+/** Moat's version, as nodes report it. */
+export const VERSION = '0.1.0';
 
 export const ROLES = ['start', 'edge', 'worker', 'admin'] as const;
 export type Role = Exclude<(typeof ROLES)[number], 'start'>;
@@ -24,6 +29,9 @@ export interface RoleContext {
   readonly redisUrl: string;
   readonly log: Logger;
   readonly roles: readonly Role[];
+  /** This process's id in heartbeats and tracking events: "<hostname>:<pid>". */
+  readonly nodeId: string;
+  readonly version: string;
 }
 
 export async function runRoles(
@@ -55,7 +63,14 @@ export async function runRoles(
         'started a private redis-server',
       );
     }
-    const context: RoleContext = { config, redisUrl, log, roles };
+    const context: RoleContext = {
+      config,
+      redisUrl,
+      log,
+      roles,
+      nodeId: `${hostname()}:${process.pid}`,
+      version: VERSION,
+    };
     for (const role of roles) services.push(await buildRole(role, context));
   } catch (err) {
     log.fatal({ event: 'moat.start_failed', err }, 'moat could not start');
