@@ -56,8 +56,8 @@ const user = z.strictObject({
 
 const smtp = z.strictObject({
   listen: z.array(listenAddress).min(1, 'needs at least one address').prefault(['0.0.0.0:25']),
-  /** Greeting text after the host name. */
-  banner: z.string().prefault('ESMTP Moat'),
+  /** Greeting text after "220 <hostname> ESMTP". */
+  banner: z.string().prefault('Moat'),
   maxMessageSize: size.prefault('35MB'),
   maxRecipients: positiveInt.prefault(100),
   maxConnections: positiveInt.prefault(1000),
@@ -123,7 +123,7 @@ const outbound = z.strictObject({
 });
 
 const delivery = z.strictObject({
-  /** Delivery slots per worker process. */
+  /** Delivery slots per route, in each worker process. */
   concurrency: positiveInt.prefault(20),
   /** At most this many simultaneous connections to one destination host, per worker. */
   maxConnectionsPerHost: positiveInt.prefault(5),
@@ -145,6 +145,10 @@ const delivery = z.strictObject({
   verifyCertificates: z.boolean().prefault(false),
   /** Send delivery status notifications to the sender. */
   bounces: z.boolean().prefault(true),
+  /** How long a job stays locked to a worker without renewal: a killed worker's jobs return after this. */
+  lockDuration: duration.prefault('30s'),
+  /** How often workers look for jobs whose lock expired (stalled jobs) and put them back. */
+  stalledInterval: duration.prefault('30s'),
 });
 
 const dns = z.strictObject({

@@ -1,0 +1,334 @@
+/**
+ * The session handlers: smtp-server's callbacks, each wrapped once (`wrap`) so that every
+ * handler is async and every unexpected failure becomes 451 4.3.0.
+ * connect → limits; MAIL → back-pressure, sender syntax; RCPT → relay decision;
+ * DATA → bounded read, canonical line endings, loop check, Received:, filters, durable queue, 250.
+ */
+import {
+  composeReceived,
+  decideRecipient,
+  groupByRoute,
+  isAddressError,
+  isTrusted,
+  type MoatConfig,
+  parseSender,
+  queued,
+  type RelayPolicy,
+  Replies,
+  replyText,
+  rfc5322Date,
+} from '@moat/policy';
+import { type MemoryGuard, newMessageId, type Spool } from '@moat/spool';
+import type { Logger } from 'pino';
+import type {
+  SMTPServerAddress,
+  SMTPServerAuthentication,
+  SMTPServerAuthenticationResponse,
+  SMTPServerDataStream,
+  SMTPServerSession,
+} from 'smtp-server';
+import { readData } from './data.js';
+import { type Filter, runFilters } from './filters.js';
+import type { ConnectionLimiter } from './limits.js';
+import { canonicalLineEndings, headerFacts } from './message.js';
+import { verifyPassword } from './passwords.js';
+import { isInternal, SmtpReplyError, toSmtpError } from './smtp-errors.js';
+import type { SessionState } from './state.js';
+
+export interface HandlerDeps {
+  readonly config: Readonly<MoatConfig>;
+  readonly policy: RelayPolicy;
+  readonly spool: Spool;
+  readonly log: Logger;
+  readonly limiter: ConnectionLimiter;
+  readonly memory?: MemoryGuard | undefined;
+  readonly filters: readonly Filter[];
+  readonly isShuttingDown: () => boolean;
+  /** Close a session after too many errors (needs smtp-server's connection object). */
+  readonly disconnect: (sessionId: string, reply: SmtpReplyError) => void;
+}
+
+type Callback = (err?: Error | null) => void;
+
+export function createHandlers(deps: HandlerDeps) {
+  const sessions = new Map<string, SessionState>();
+  const { config } = deps;
+
+  const stateOf = (session: SMTPServerSession): SessionState => {
+    let state = sessions.get(session.id);
+    if (state === undefined) {
+      state = {
+        id: session.id,
+        clientIp: session.remoteAddress,
+        log: deps.log.child({ session: session.id }),
+        counted: false,
+        user: null,
+        txn: null,
+        txnCount: 0,
+        errors: 0,
+        inData: false,
+      };
+      sessions.set(session.id, state);
+    }
+    return state;
+  };
+
+  /** Run an async handler for smtp-server: a thrown reply is sent, anything else is 451. */
+  const wrap = (session: SMTPServerSession, event: string, work: () => Promise<void>, cb: Callback) => {
+    work().then(
+      () => cb(),
+      (err: unknown) => {
+        const state = stateOf(session);
+        const reply = toSmtpError(err);
+        if (isInternal(err))
+          state.log.error({ event: `edge.${event}_failed`, err }, 'internal failure, answered 451');
+        else
+          state.log.info({ event: `edge.${event}_refused`, code: reply.responseCode, reason: reply.reason });
+        cb(reply);
+        if (reply.responseCode >= 500 && ++state.errors >= config.smtp.maxErrors) {
+          deps.disconnect(
+            session.id,
+            new SmtpReplyError({ code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' }),
+          );
+        }
+      },
+    );
+  };
+
+  return {
+    sessions,
+
+    onConnect(session: SMTPServerSession, cb: Callback): void {
+      wrap(
+        session,
+        'connect',
+        async () => {
+          const state = stateOf(session);
+          if (deps.isShuttingDown()) throw new SmtpReplyError(Replies.shuttingDown, 'shutting-down');
+          const refused = deps.limiter.acquire(state.clientIp);
+          if (refused) throw new SmtpReplyError(refused, 'connection-limit');
+          state.counted = true;
+          state.log.debug({ event: 'edge.connect', client: state.clientIp }, 'session started');
+        },
+        cb,
+      );
+    },
+
+    onClose(session: SMTPServerSession): void {
+      const state = sessions.get(session.id);
+      if (state?.counted) deps.limiter.release(state.clientIp);
+      sessions.delete(session.id);
+    },
+
+    onAuth(
+      auth: SMTPServerAuthentication,
+      session: SMTPServerSession,
+      cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
+    ): void {
+      const state = stateOf(session);
+      const user = config.smtp.users.find((u) => u.name === auth.username);
+      const password = auth.password ?? '';
+      (user
+        ? verifyPassword(password, user.password)
+        : verifyPassword(password, DUMMY_HASH).then(() => false)
+      ).then(
+        (ok) => {
+          if (!ok || !user) {
+            state.log.warn({ event: 'edge.auth_failed', user: auth.username }, 'authentication failed');
+            return cb(new SmtpReplyError(Replies.authFailed));
+          }
+          state.user = user.name;
+          state.log.info({ event: 'edge.auth', user: user.name }, 'authenticated');
+          cb(null, { user: user.name });
+        },
+        (err: unknown) => {
+          state.log.error({ event: 'edge.auth_failed', err }, 'authentication error');
+          cb(toSmtpError(err));
+        },
+      );
+    },
+
+    onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {
+      wrap(
+        session,
+        'mail',
+        async () => {
+          const state = stateOf(session);
+          state.txn = null;
+          if (deps.isShuttingDown()) throw new SmtpReplyError(Replies.shuttingDown, 'shutting-down');
+          if (deps.memory?.full) throw new SmtpReplyError(Replies.storageFull, 'redis-memory');
+          const sender = parseSender(address.address);
+          if (isAddressError(sender))
+            throw new SmtpReplyError(Replies.badSenderSyntax, `sender: ${sender.message}`);
+          const id = newMessageId();
+          const seq = ++state.txnCount;
+          state.txn = {
+            id,
+            seq,
+            sender: 'null' in sender ? '' : sender.address,
+            accepted: [],
+            log: state.log.child({ txn: seq, msg: id }),
+          };
+        },
+        cb,
+      );
+    },
+
+    onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {
+      wrap(
+        session,
+        'rcpt',
+        async () => {
+          const state = stateOf(session);
+          const txn = state.txn;
+          if (txn === null) throw new SmtpReplyError(Replies.tempFailure, 'no-transaction');
+          const verdict = decideRecipient(
+            deps.policy,
+            { clientIp: state.clientIp, user: state.user },
+            address.address,
+          );
+          if (verdict.action === 'reject') {
+            txn.log.info({
+              event: 'edge.rcpt_rejected',
+              rcpt: address.address,
+              reason: verdict.reason,
+              client: state.clientIp,
+            });
+            throw new SmtpReplyError(verdict.reply, verdict.reason);
+          }
+          txn.accepted.push(verdict);
+        },
+        cb,
+      );
+    },
+
+    onData(
+      stream: SMTPServerDataStream,
+      session: SMTPServerSession,
+      cb: (err?: Error | null, message?: string) => void,
+    ): void {
+      const state = stateOf(session);
+      state.inData = true;
+      const timer = setTimeout(
+        () =>
+          deps.disconnect(
+            session.id,
+            new SmtpReplyError({ code: 421, enhanced: '4.4.2', text: 'DATA timeout' }),
+          ),
+        config.smtp.dataTimeout,
+      );
+      receive(deps, state, stream, session).then(
+        (id) => {
+          clearTimeout(timer);
+          state.inData = false;
+          state.txn = null;
+          cb(null, replyText(queued(id)));
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          state.inData = false;
+          state.txn = null;
+          const reply = toSmtpError(err);
+          if (isInternal(err))
+            state.log.error({ event: 'edge.data_failed', err }, 'internal failure, answered 451');
+          else state.log.info({ event: 'edge.data_refused', code: reply.responseCode, reason: reply.reason });
+          cb(reply);
+        },
+      );
+    },
+  };
+}
+
+/** A valid hash to spend the same time on unknown users as on wrong passwords. */
+const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+
+async function receive(
+  deps: HandlerDeps,
+  state: SessionState,
+  stream: SMTPServerDataStream,
+  session: SMTPServerSession,
+): Promise<string> {
+  const { config } = deps;
+  const txn = state.txn;
+  const read = await readData(stream, config.smtp.maxMessageSize);
+  if (txn === null) throw new SmtpReplyError(Replies.tempFailure, 'no-transaction');
+  if (read.body === null || stream.sizeExceeded) {
+    throw new SmtpReplyError(Replies.messageTooBig, `size ${read.size} > ${config.smtp.maxMessageSize}`);
+  }
+  let body = canonicalLineEndings(read.body);
+  const facts = headerFacts(body);
+  if (facts.received > config.smtp.maxReceivedHeaders) {
+    throw new SmtpReplyError(Replies.loopDetected, `${facts.received} Received: headers`);
+  }
+  const ctx = { clientIp: state.clientIp, user: state.user };
+  const now = new Date();
+  const added: string[] = [];
+  if (isTrusted(deps.policy, ctx)) {
+    // Submissions from inside that lack them get Message-ID and Date (RFC 6409 §8).
+    if (!facts.hasMessageId) added.push(`Message-ID: <${txn.id}@${config.hostname}>\r\n`);
+    if (!facts.hasDate) added.push(`Date: ${rfc5322Date(now)}\r\n`);
+  }
+  const recipients = txn.accepted.flatMap((v) => (v.action === 'accept' ? [v.recipient.address] : []));
+  const filtered = await runFilters(deps.filters, {
+    queueId: txn.id,
+    sender: txn.sender,
+    recipients,
+    clientIp: state.clientIp,
+    user: state.user,
+    body,
+  });
+  if (filtered.verdict.action !== 'accept') {
+    txn.log.info({
+      event: 'edge.filtered',
+      filter: filtered.filter,
+      action: filtered.verdict.action,
+      reason: filtered.verdict.reason,
+    });
+    throw new SmtpReplyError(filtered.verdict.reply, filtered.verdict.reason);
+  }
+  const tls = session.secure && session.tlsOptions ? session.tlsOptions : null;
+  const received = composeReceived({
+    helo: session.hostNameAppearsAs ?? '',
+    clientHostname:
+      config.smtp.reverseDns && session.clientHostname && !session.clientHostname.startsWith('[')
+        ? session.clientHostname
+        : null,
+    clientIp: state.clientIp,
+    esmtp: session.openingCommand === 'EHLO',
+    tls: tls ? { protocol: tls.version ?? 'TLS', cipher: tls.name } : null,
+    user: state.user,
+    by: config.hostname,
+    queueId: txn.id,
+    recipients,
+    date: now,
+  });
+  body = Buffer.concat([Buffer.from(received + filtered.headers.join('') + added.join(''), 'latin1'), body]);
+  const routes = [...groupByRoute(txn.accepted).values()].map((g) => ({
+    routeId: g.route.id,
+    recipients: g.recipients,
+  }));
+  await deps.spool.enqueue({
+    id: txn.id,
+    sender: txn.sender,
+    routes,
+    body,
+    client: {
+      ip: state.clientIp,
+      helo: session.hostNameAppearsAs ?? '',
+      user: state.user,
+      tls: tls !== null,
+    },
+    envid: session.envelope.dsn?.envid ?? undefined,
+  });
+  txn.log.info(
+    {
+      event: 'edge.queued',
+      size: body.length,
+      sender: txn.sender,
+      rcpts: recipients.length,
+      routes: routes.map((r) => r.routeId),
+    },
+    'queued',
+  );
+  return txn.id;
+}
