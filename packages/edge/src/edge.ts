@@ -106,6 +106,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
       logger: false,
       onConnect: handlers.onConnect,
       onClose: handlers.onClose,
+      onSecure: handlers.onSecure,
       onAuth: handlers.onAuth,
       onMailFrom: handlers.onMailFrom,
       onRcptTo: handlers.onRcptTo,

@@ -108,10 +108,19 @@ export function createHandlers(deps: HandlerDeps) {
           const refused = deps.limiter.acquire(state.clientIp);
           if (refused) throw new SmtpReplyError(refused, 'connection-limit');
           state.counted = true;
+          // As Postfix's smtpd_tls_auth_only: AUTH is not even offered before STARTTLS.
+          if (config.smtp.users.length > 0 && !config.smtp.allowInsecureAuth && !session.secure) {
+            session.disabledCommands = ['AUTH'];
+          }
           state.log.debug({ event: 'edge.connect', client: state.clientIp }, 'session started');
         },
         cb,
       );
+    },
+
+    onSecure(_socket: unknown, session: SMTPServerSession, cb: Callback): void {
+      if (config.smtp.users.length > 0) session.disabledCommands = [];
+      cb();
     },
 
     onClose(session: SMTPServerSession): void {

@@ -1,7 +1,108 @@
+/**
+ * The edge role: the SMTP listener with its producer connection to Redis, back-pressure
+ * guard, heartbeat and the orphan sweeper.
+ */
+import { Resolver } from 'node:dns';
+import { startEdge } from '@moat/edge';
+import {
+  assertNoEviction,
+  connect,
+  Heartbeat,
+  MemoryGuard,
+  Spool,
+  sweepOrphans,
+  whenReady,
+} from '@moat/spool';
 import type { RoleContext, Service } from '../run-roles.js';
 
-/** The edge role. */
+const SWEEP_EVERY_MS = 60_000;
+const ORPHAN_GRACE_MS = 10 * 60_000;
+
 export async function startEdgeRole(context: RoleContext): Promise<Service> {
-  context.log.warn({ event: 'role.not_built', role: 'edge' }, 'the edge role is not built yet');
-  return { name: 'edge', stop: async () => {} };
+  const { config, log } = context;
+  const redis = connect(
+    { url: context.redisUrl, commandTimeout: config.redis.timeout, name: `moat-edge:${context.nodeId}` },
+    'producer',
+  );
+  try {
+    await whenReady(redis, 5000);
+    await assertNoEviction(redis);
+  } catch (err) {
+    if ((err as Error).message.includes('maxmemory-policy')) {
+      redis.disconnect();
+      throw err;
+    }
+    // Redis is away: start anyway and answer 451 until it returns; check its policy then.
+    log.warn(
+      { event: 'edge.redis_unreachable', err: (err as Error).message },
+      'Redis is not reachable; mail gets 451 until it is',
+    );
+    redis.once('ready', () => {
+      assertNoEviction(redis).catch((policyErr: unknown) => {
+        log.fatal({ event: 'edge.redis_policy', err: (policyErr as Error).message }, 'refusing to take mail');
+        process.kill(process.pid, 'SIGTERM');
+      });
+    });
+  }
+  const spool = new Spool({
+    redis,
+    prefix: config.redis.prefix,
+    timeout: config.redis.timeout,
+    ack: config.redis.ack,
+    replicas: config.redis.replicas,
+    node: context.nodeId,
+  });
+  const memory = new MemoryGuard(redis, config.redis.maxMemoryUsage);
+  memory.start();
+  const edge = await startEdge({
+    config,
+    spool,
+    log: log.child({ role: 'edge' }),
+    memory,
+    ...reverseResolver(context),
+  });
+  const startedAt = Date.now();
+  const heartbeat = new Heartbeat(redis, spool.keys, () => ({
+    id: context.nodeId,
+    hostname: config.hostname,
+    pid: process.pid,
+    roles: context.roles,
+    version: context.version,
+    startedAt,
+    stats: { sessions: edge.sessions() },
+  }));
+  heartbeat.start();
+  const sweeper = setInterval(() => {
+    sweepOrphans(redis, spool.keys, ORPHAN_GRACE_MS).then(
+      (r) =>
+        r.deleted.length > 0 &&
+        log.warn({ event: 'spool.orphans_deleted', ids: r.deleted }, 'deleted orphaned messages'),
+      () => {},
+    );
+  }, SWEEP_EVERY_MS);
+  sweeper.unref();
+  return {
+    name: 'edge',
+    async stop() {
+      clearInterval(sweeper);
+      await edge.close(Math.min(config.smtp.dataTimeout, 30_000));
+      memory.stop();
+      await heartbeat.stop();
+      await spool.close();
+      redis.disconnect();
+    },
+  };
+}
+
+/** Reverse lookups only through Moat's configured resolvers, and only when enabled. */
+function reverseResolver(context: RoleContext) {
+  const { smtp, dns } = context.config;
+  if (!smtp.reverseDns) return {};
+  const resolver = new Resolver({ timeout: dns.timeout, tries: 2 });
+  if (dns.servers.length > 0) resolver.setServers([...dns.servers]);
+  return {
+    resolver: {
+      reverse: (ip: string, cb: (err: Error | null, names?: string[]) => void) => resolver.reverse(ip, cb),
+    },
+  };
 }
