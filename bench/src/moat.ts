@@ -1,0 +1,52 @@
+/** Moat as the harness runs it: the built `moat` command, with a config file of the harness's own. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { portOpen } from './postfix.js';
+import { type Proc, start, waitFor } from './procs.js';
+
+const BIN = resolve(import.meta.dirname, '..', '..', 'apps', 'moat', 'bin', 'moat');
+
+export type MoatLayout = 'edge' | 'start' | 'split';
+
+export interface MoatRun {
+  readonly procs: readonly Proc[];
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+export async function startMoat(opts: {
+  layout: MoatLayout;
+  port: number;
+  redisUrl: string;
+  sinkPort: number;
+  prefix: string;
+  extra?: string;
+}): Promise<MoatRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'moat-bench-'));
+  const file = join(dir, 'moat.yaml');
+  writeFileSync(
+    file,
+    `hostname: moat-bench.localdomain
+redis: { url: "${opts.redisUrl}", prefix: ${opts.prefix} }
+smtp: { listen: ["127.0.0.1:${opts.port}"], maxConnections: 20000, maxConnectionsPerClient: 20000 }
+inbound: { domains: { example.com: "[127.0.0.1]:${opts.sinkPort}" } }
+admin: { listen: null }
+log: { level: warn }
+${opts.extra ?? ''}
+`,
+  );
+  const roles =
+    opts.layout === 'edge' ? [['edge']] : opts.layout === 'start' ? [['start']] : [['edge'], ['worker']];
+  const procs = roles.map((args) => start(BIN, [...args, '--config', file]));
+  await waitFor(() => portOpen(opts.port), `moat to listen on ${opts.port}`, 20_000).catch((err: Error) => {
+    throw new Error(`${err.message}\n${procs.map((p) => p.output()).join('\n')}`);
+  });
+  return {
+    procs,
+    pids: () => procs.map((p) => p.pid),
+    async stop() {
+      await Promise.all(procs.map((p) => p.stop('SIGTERM', 15_000)));
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The benchmark command. Runs each system under each load, alternating systems within every
+ * round so machine drift cancels out, and prints medians and ratios to Postfix.
+ *   node bench/dist/run.js [--quick] [--rounds N] [--systems a,b] [--out FILE]
+ * Everything runs on loopback and stops by itself.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { report } from './report.js';
+import { type Load, type Measurement, measure, type SystemName } from './scenario.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    rounds: { type: 'string' },
+    systems: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+
+const KB = 1024;
+const ALL_SYSTEMS: SystemName[] = [
+  'direct',
+  'postfix',
+  'moat-edge-always',
+  'moat-start-always',
+  'moat-start-everysec',
+  'moat-split-always',
+];
+const systems = (values.systems?.split(',') as SystemName[] | undefined) ?? ALL_SYSTEMS;
+const rounds = Number(values.rounds ?? 3);
+
+const quickLoads: Load[] = [
+  { size: 10 * KB, sessions: 20, perConnection: 1, messages: 2000, latencyMessages: 400 },
+];
+const fullLoads: Load[] = [
+  ...quickLoads,
+  { size: 2 * KB, sessions: 20, perConnection: 1, messages: 2000, latencyMessages: 400 },
+  { size: 100 * KB, sessions: 20, perConnection: 1, messages: 1000, latencyMessages: 200 },
+  { size: 1024 * KB, sessions: 20, perConnection: 1, messages: 200, latencyMessages: 60 },
+  { size: 10 * KB, sessions: 200, perConnection: 1, messages: 4000, latencyMessages: 400 },
+  { size: 10 * KB, sessions: 20, perConnection: 'all', messages: 1000, latencyMessages: 400 },
+];
+const loads = values.quick ? quickLoads : fullLoads;
+
+const results: Measurement[] = [];
+for (const load of loads) {
+  for (let round = 1; round <= rounds; round++) {
+    for (const system of systems) {
+      const m = await measure(system, load);
+      results.push(m);
+      process.stderr.write(
+        `round ${round} ${system} ${load.size / KB}KB x${load.sessions} per-conn=${load.perConnection}: accept ${m.acceptRate.toFixed(0)}/s, e2e ${m.endToEndRate?.toFixed(0) ?? '-'}/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms\n`,
+      );
+    }
+  }
+}
+const text = report(results);
+process.stdout.write(text);
+const out =
+  values.out ??
+  join(
+    resolve(import.meta.dirname, '..', 'results'),
+    `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+  );
+mkdirSync(resolve(out, '..'), { recursive: true });
+writeFileSync(out, JSON.stringify(results, null, 2));
+process.stderr.write(`raw results: ${out}\n`);

@@ -1,0 +1,109 @@
+/**
+ * One measured run of one system under one load: start the sink and the system, drive
+ * smtp-source, wait for the sink to count everything, measure latency, stop all.
+ */
+import { freePort, startRedis } from '@moat/testkit';
+import { measureLatency } from './latency.js';
+import { type MoatLayout, startMoat } from './moat.js';
+import { runSource, startPostfix, startSink } from './postfix.js';
+import { machineBusySeconds, RssSampler } from './procs.js';
+
+export type SystemName = 'direct' | 'postfix' | `moat-${MoatLayout}-${'always' | 'everysec'}`;
+
+export interface Load {
+  readonly size: number;
+  readonly sessions: number;
+  readonly perConnection: 1 | 'all';
+  readonly messages: number;
+  readonly latencyMessages: number;
+}
+
+export interface Measurement {
+  readonly system: SystemName;
+  readonly load: Load;
+  /** Messages per second until smtp-source finished. */
+  readonly acceptRate: number;
+  /** Messages per second until the sink counted them all (null: accept-only system). */
+  readonly endToEndRate: number | null;
+  readonly p50: number;
+  readonly p99: number;
+  /** Whole-machine busy CPU seconds per 1,000 messages (load generator and sink included). */
+  readonly cpuPer1000: number;
+  /** Peak summed RSS of the system's processes (Moat and its Redis; Postfix's process tree). */
+  readonly peakRss: number;
+}
+
+interface Running {
+  port: number;
+  pids(): number[];
+  stop(): Promise<void>;
+  acceptOnly: boolean;
+}
+
+async function startSystem(system: SystemName, sinkPort: number): Promise<Running> {
+  if (system === 'direct') return { port: sinkPort, pids: () => [], stop: async () => {}, acceptOnly: false };
+  const port = await freePort();
+  if (system === 'postfix') {
+    const pf = await startPostfix(port, `[127.0.0.1]:${sinkPort}`, 'example.com');
+    return { port, pids: () => pf.pids(), stop: () => pf.stop(), acceptOnly: false };
+  }
+  const [, layout, fsync] = system.split('-') as [string, MoatLayout, 'always' | 'everysec'];
+  const redis = await startRedis({ appendfsync: fsync });
+  const moat = await startMoat({ layout, port, redisUrl: redis.url, sinkPort, prefix: 'bench' });
+  return {
+    port,
+    pids: () => [...moat.pids(), redis.pid],
+    async stop() {
+      await moat.stop();
+      await redis.stop();
+    },
+    acceptOnly: layout === 'edge',
+  };
+}
+
+export async function measure(system: SystemName, load: Load): Promise<Measurement> {
+  const sinkPort = await freePort();
+  const sink = await startSink(sinkPort);
+  const running = await startSystem(system, sinkPort);
+  try {
+    const rss = new RssSampler(() => running.pids());
+    const busy0 = machineBusySeconds();
+    const started = performance.now();
+    const source = await runSource({
+      port: running.port,
+      messages: load.messages,
+      sessions: load.sessions,
+      size: load.size,
+      perConnection: load.perConnection,
+      to: 'user@example.com',
+      timeoutMs: 300_000,
+    });
+    if (!source.ok) throw new Error(`smtp-source failed against ${system}:\n${source.output.slice(-2000)}`);
+    let endToEndRate: number | null = null;
+    if (!running.acceptOnly) {
+      await sink.waitForCount(load.messages, 300_000);
+      endToEndRate = load.messages / ((performance.now() - started) / 1000);
+    }
+    const busy = machineBusySeconds() - busy0;
+    const peakRss = rss.stop();
+    const latency = await measureLatency(running.port, {
+      messages: load.latencyMessages,
+      sessions: Math.min(load.sessions, 20),
+      size: load.size,
+      to: 'user@example.com',
+    });
+    return {
+      system,
+      load,
+      acceptRate: load.messages / source.seconds,
+      endToEndRate,
+      p50: latency.p50,
+      p99: latency.p99,
+      cpuPer1000: (busy / load.messages) * 1000,
+      peakRss,
+    };
+  } finally {
+    await running.stop();
+    await sink.stop();
+  }
+}
