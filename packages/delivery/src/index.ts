@@ -1,1 +1,24 @@
-export {};
+// @moat/delivery: the worker pool that takes jobs from the route queues and delivers them.
+export { type AttemptContext, attemptDelivery, type RecipientResult } from './attempt.js';
+export { type BounceContext, type Report, routeForSender, sendReport } from './bounces.js';
+export { type Candidates, describeTarget, findTargets, type Target } from './destinations.js';
+export {
+  type AddressAnswer,
+  type DnsFailure,
+  DnsResolver,
+  type DnsSettings,
+  type MxAnswer,
+  type MxHost,
+  orderMx,
+} from './dns-resolver.js';
+export { ConnectionPool, HostBusy, type PoolOptions } from './pool.js';
+export { makeProcessor, type Processor, type ProcessorContext, type RetrySettings } from './processor.js';
+export { type DeliveryOptions, type DeliveryService, routeFor, startDelivery } from './service.js';
+export {
+  HostFailure,
+  type RecipientReply,
+  type SessionSettings,
+  type SmtpReply,
+  SmtpSession,
+  type TlsOutcome,
+} from './smtp-session.js';

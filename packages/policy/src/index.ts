@@ -16,6 +16,15 @@ export { type ConfigError, type ConfigResult, formatPath, maskSecrets, parseConf
 export { configSchema, type MoatConfig, type MoatConfigInput } from './config-schema.js';
 export type { RouteConfig } from './config-types.js';
 export { type DomainPattern, domainMatches, normalizeDomain, parseDomainPattern } from './domains.js';
+export {
+  composeDsn,
+  type DsnAction,
+  type DsnDiagnostic,
+  type DsnInput,
+  type DsnRecipient,
+  enhancedStatus,
+  headerSection,
+} from './dsn.js';
 export { composeReceived, type ReceivedInput, rfc5322Date, withProtocol } from './received.js';
 export {
   compileRelayPolicy,

@@ -70,6 +70,19 @@ describe('startDns', () => {
     await expect(resolver.resolve4('late.example')).rejects.toMatchObject({ code: 'ENOTFOUND' });
   });
 
+  it('fails a name with SERVFAIL or no answer at all, until healed', async () => {
+    const dns = await startDns({ 'broken.example': { A: ['192.0.2.1'] } });
+    servers.push(dns);
+    const resolver = new nodeDns.Resolver({ timeout: 200, tries: 1 });
+    resolver.setServers([dns.server]);
+    dns.fail('Broken.example.', 'servfail');
+    await expect(resolver.resolve4('broken.example')).rejects.toMatchObject({ code: 'ESERVFAIL' });
+    dns.fail('broken.example', 'timeout');
+    await expect(resolver.resolve4('broken.example')).rejects.toMatchObject({ code: 'ETIMEOUT' });
+    dns.fail('broken.example', null);
+    expect(await resolver.resolve4('broken.example')).toEqual(['192.0.2.1']);
+  });
+
   it('truncates a large UDP answer so the resolver retries over TCP', async () => {
     const key = `v=DKIM1; k=rsa; p=${'A'.repeat(3000)}`;
     const { resolver } = await start({ 'sel._domainkey.example.com': { TXT: [key] } });

@@ -24,6 +24,12 @@ export type DnsRecordType = keyof DnsRecords;
 /** Names are case-insensitive and a trailing dot is ignored. A name not listed is NXDOMAIN. */
 export type DnsZone = Record<string, DnsRecords>;
 
+/**
+ * A broken name: 'servfail' answers SERVFAIL (the resolver reports ESERVFAIL), 'timeout'
+ * never answers (the resolver gives up with ETIMEOUT), like a dead authoritative server.
+ */
+export type DnsFailure = 'servfail' | 'timeout';
+
 /** A question the server received: normalised name (lower case, no trailing dot) and type. */
 export interface DnsQuery {
   name: string;
@@ -41,11 +47,14 @@ export interface DnsServer {
   set<T extends DnsRecordType>(name: string, type: T, values: NonNullable<DnsRecords[T]>): void;
   /** Without a type: the name disappears (NXDOMAIN). With one: that type answers no data. */
   remove(name: string, type?: DnsRecordType): void;
+  /** Make every question about `name` fail this way; `null` heals it. */
+  fail(name: string, failure: DnsFailure | null): void;
   close(): Promise<void>;
 }
 
 const HOST = '127.0.0.1';
 const RCODE_FORMERR = 1;
+const RCODE_SERVFAIL = 2;
 const RCODE_NXDOMAIN = 3;
 /** Largest UDP answer for a client that does not announce a size with EDNS (RFC 1035). */
 const CLASSIC_UDP_SIZE = 512;
@@ -64,13 +73,15 @@ export async function startDns(records: DnsZone = {}): Promise<DnsServer> {
   const zone = new Map<string, DnsRecords>();
   for (const [name, entry] of Object.entries(records)) zone.set(normalise(name), copy(entry));
   const queries: DnsQuery[] = [];
-  const respond = (query: DecodedPacket, maxSize: number) => answer(query, zone, queries, maxSize);
+  const failures = new Map<string, DnsFailure>();
+  const respond = (query: DecodedPacket, maxSize: number) => answer(query, zone, queries, maxSize, failures);
 
   const { udp, tcp, port } = await bindUdpAndTcp();
   udp.on('message', (packet, peer) => {
     const query = decode(packet);
     if (!query) return; // not DNS: a real server would drop it too
-    udp.send(respond(query, udpLimit(query)), peer.port, peer.address);
+    const reply = respond(query, udpLimit(query));
+    if (reply) udp.send(reply, peer.port, peer.address);
   });
   tcp.on('connection', (socket) => serveTcp(socket, (query) => respond(query, Number.POSITIVE_INFINITY)));
 
@@ -90,6 +101,10 @@ export async function startDns(records: DnsZone = {}): Promise<DnsServer> {
       if (type === undefined) zone.delete(key);
       else delete zone.get(key)?.[type];
     },
+    fail(name, failure) {
+      if (failure === null) failures.delete(normalise(name));
+      else failures.set(normalise(name), failure);
+    },
     async close() {
       await Promise.all([
         new Promise<void>((resolve) => udp.close(() => resolve())),
@@ -99,13 +114,17 @@ export async function startDns(records: DnsZone = {}): Promise<DnsServer> {
   };
 }
 
-/** Builds the encoded reply to one query, truncated if it does not fit in `maxSize` bytes. */
+/**
+ * Builds the encoded reply to one query, truncated if it does not fit in `maxSize` bytes;
+ * undefined when the name is set to time out (no answer at all).
+ */
 function answer(
   query: DecodedPacket,
   zone: Map<string, DnsRecords>,
   log: DnsQuery[],
   maxSize: number,
-): Buffer {
+  failures: ReadonlyMap<string, DnsFailure> = new Map(),
+): Buffer | undefined {
   const question = query.questions?.[0];
   const opt = query.additionals?.find((record) => record.type === 'OPT');
   const reply: Packet = {
@@ -136,8 +155,11 @@ function answer(
   }
   const name = normalise(question.name);
   log.push({ name, type: question.type });
+  const failure = failures.get(name);
+  if (failure === 'timeout') return undefined;
   const entry = zone.get(name);
-  if (!entry) reply.flags = (reply.flags ?? 0) | RCODE_NXDOMAIN;
+  if (failure === 'servfail') reply.flags = (reply.flags ?? 0) | RCODE_SERVFAIL;
+  else if (!entry) reply.flags = (reply.flags ?? 0) | RCODE_NXDOMAIN;
   else reply.answers = answersFor(question, entry);
 
   const encoded = dnsPacket.encode(reply);
@@ -182,7 +204,7 @@ function characterStrings(text: string): Buffer[] {
 }
 
 /** DNS over TCP: each message is preceded by its length in two bytes (RFC 1035 4.2.2). */
-function serveTcp(socket: net.Socket, respond: (query: DecodedPacket) => Buffer): void {
+function serveTcp(socket: net.Socket, respond: (query: DecodedPacket) => Buffer | undefined): void {
   let pending = Buffer.alloc(0);
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk) => {
@@ -194,6 +216,7 @@ function serveTcp(socket: net.Socket, respond: (query: DecodedPacket) => Buffer)
       pending = pending.subarray(2 + length);
       if (!query) return void socket.destroy();
       const reply = respond(query);
+      if (!reply) continue;
       const prefix = Buffer.alloc(2);
       prefix.writeUInt16BE(reply.length);
       socket.write(Buffer.concat([prefix, reply]));

@@ -1,5 +1,5 @@
 // @moat/testkit: dev-only fixtures that start real servers on loopback for tests.
-export type { DnsQuery, DnsRecords, DnsRecordType, DnsServer, DnsZone, MxRecord } from './dns.js';
+export type { DnsFailure, DnsQuery, DnsRecords, DnsRecordType, DnsServer, DnsZone, MxRecord } from './dns.js';
 export { startDns } from './dns.js';
 export { freePort } from './ports.js';
 export type { RedisOptions, RedisServer } from './redis.js';

@@ -139,6 +139,48 @@ describe('startSmtpSink', () => {
     transport.close();
   });
 
+  it('listens on another loopback address and a given port, so sinks can share a port', async () => {
+    const first = await start({ host: '127.0.0.2' });
+    const second = await start({ host: '127.0.0.3', port: first.port });
+    expect([first.host, second.host, second.port]).toEqual(['127.0.0.2', '127.0.0.3', first.port]);
+    const transport = nodemailer.createTransport({ host: '127.0.0.3', port: first.port, ignoreTLS: true });
+    await transport.sendMail({ from: 'a@example.org', to: 'b@example.com', text: 'x' });
+    transport.close();
+    expect([first.messages.length, second.messages.length]).toEqual([0, 1]);
+  });
+
+  it('an async onData delays the answer to DATA', async () => {
+    const sink = await start({
+      onData: () => new Promise((resolve) => setTimeout(() => resolve(undefined), 300)),
+    });
+    const started = Date.now();
+    expect(await send(sink, 'a@example.com')).toBe(250);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+  });
+
+  it('accepts AUTH only with the configured credentials', async () => {
+    const sink = await start({ users: { relay: 'secret' } });
+    const login = async (pass: string) => {
+      const transport = nodemailer.createTransport({
+        host: sink.host,
+        port: sink.port,
+        ignoreTLS: true,
+        auth: { user: 'relay', pass },
+      });
+      try {
+        await transport.sendMail({ from: 'a@example.org', to: 'b@example.com', text: 'x' });
+        return 250;
+      } catch (err) {
+        return (err as { responseCode?: number }).responseCode;
+      } finally {
+        transport.close();
+      }
+    };
+    expect(await login('wrong')).toBe(535);
+    expect(await login('secret')).toBe(250);
+    expect(sink.logins).toEqual(['relay']);
+  });
+
   it('waitForMessages rejects with how many arrived', async () => {
     const sink = await start();
     await send(sink, 'a@example.com');

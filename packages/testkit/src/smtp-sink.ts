@@ -27,8 +27,11 @@ export interface SinkMessage {
 export interface SinkBehaviour {
   onMailFrom?: ((address: string, session: SMTPServerSession) => SmtpReply | undefined) | undefined;
   onRcpt?: ((address: string, session: SMTPServerSession) => SmtpReply | undefined) | undefined;
-  /** Called with the complete message before it is recorded; a reply refuses it. */
-  onData?: ((message: SinkMessage) => SmtpReply | undefined) | undefined;
+  /**
+   * Called with the complete message before it is recorded; a reply refuses it. May return a
+   * promise, so a test can make the sink slow (the answer to DATA waits for it).
+   */
+  onData?: ((message: SinkMessage) => SmtpReply | undefined | Promise<SmtpReply | undefined>) | undefined;
 }
 
 export interface SmtpSinkOptions extends SinkBehaviour {
@@ -36,6 +39,12 @@ export interface SmtpSinkOptions extends SinkBehaviour {
   tls?: boolean;
   /** SIZE limit in bytes; larger messages get 552. */
   size?: number;
+  /** Address to listen on, default 127.0.0.1 (any 127.x.y.z works on Linux: several sinks can share a port). */
+  host?: string;
+  /** Port to listen on, default 0 (kernel-chosen). */
+  port?: number;
+  /** Accept AUTH PLAIN/LOGIN with these credentials (user → password); others get 535. */
+  users?: Record<string, string>;
 }
 
 export interface SmtpSink {
@@ -45,6 +54,8 @@ export interface SmtpSink {
   readonly messages: SinkMessage[];
   /** Number of SMTP connections opened so far. */
   readonly connections: number;
+  /** Users that authenticated, one entry per successful AUTH. */
+  readonly logins: string[];
   /** Replaces the given hooks (pass `undefined` to remove one); others stay as they are. */
   setBehaviour(behaviour: SinkBehaviour): void;
   /** Resolves with all messages once at least `n` were accepted. */
@@ -56,11 +67,12 @@ const HOST = '127.0.0.1';
 
 /** Starts an SMTP server on 127.0.0.1 (kernel-chosen port) that records what it accepts. */
 export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSink> {
-  const { tls = true, size, ...initial } = opts;
+  const { tls = true, size, host = HOST, port = 0, users, ...initial } = opts;
   const behaviour: SinkBehaviour = { ...initial };
   const messages: SinkMessage[] = [];
   const waiters = new Set<() => void>();
   let connections = 0;
+  const logins: string[] = [];
 
   const server = new SMTPServer({
     name: 'sink.test',
@@ -71,6 +83,15 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
     disabledCommands: tls ? [] : ['STARTTLS'],
     ...(size === undefined ? {} : { size }),
     closeTimeout: 1000, // close() should not wait 30 s for a pooled client to hang up
+    authMethods: ['PLAIN', 'LOGIN'],
+    allowInsecureAuth: true,
+    onAuth(auth, _session, callback) {
+      if (users && auth.username !== undefined && users[auth.username] === auth.password) {
+        logins.push(auth.username);
+        return callback(null, { user: auth.username });
+      }
+      callback(smtpError({ code: 535, message: '5.7.8 Authentication credentials invalid' }));
+    },
     onConnect(_session, callback) {
       connections++;
       callback();
@@ -97,11 +118,12 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
             secure: session.secure,
             receivedAt: Date.now(),
           };
-          const refusal = decide(() => behaviour.onData?.(message));
-          if (refusal) return callback(refusal);
-          messages.push(message);
-          for (const wake of waiters) wake();
-          callback(null, `OK: message ${messages.length} queued`);
+          return decideLater(() => behaviour.onData?.(message)).then((refusal) => {
+            if (refusal) return callback(refusal);
+            messages.push(message);
+            for (const wake of waiters) wake();
+            callback(null, `OK: message ${messages.length} queued`);
+          });
         },
         (err: unknown) =>
           callback(smtpError({ code: 451, message: `4.3.0 Sink could not read DATA: ${String(err)}` })),
@@ -113,7 +135,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
 
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, HOST, () => {
+    server.listen(port, host, () => {
       server.server.off('error', reject);
       resolve();
     });
@@ -122,9 +144,10 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
   if (!address || typeof address !== 'object') throw new Error('SMTP sink: listener has no TCP address');
 
   return {
-    host: HOST,
+    host,
     port: address.port,
     messages,
+    logins,
     get connections() {
       return connections;
     },
@@ -175,6 +198,20 @@ function decide(hook: () => SmtpReply | undefined): Error | null {
     };
   }
   return reply && reply.code >= 400 ? smtpError(reply) : null;
+}
+
+/** `decide` for a hook that may return a promise; a rejected promise also refuses with 451. */
+async function decideLater(
+  hook: () => SmtpReply | undefined | Promise<SmtpReply | undefined>,
+): Promise<Error | null> {
+  try {
+    const reply = await hook();
+    return decide(() => reply);
+  } catch (err) {
+    return decide(() => {
+      throw err;
+    });
+  }
 }
 
 function smtpError(reply: SmtpReply): Error & { responseCode: number } {

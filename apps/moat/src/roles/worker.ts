@@ -1,7 +1,13 @@
+import { startDelivery } from '@moat/delivery';
 import type { RoleContext, Service } from '../run-roles.js';
 
-/** The worker role. */
+/** The worker role: the delivery workers of every route, until stopped. */
 export async function startWorkerRole(context: RoleContext): Promise<Service> {
-  context.log.warn({ event: 'role.not_built', role: 'worker' }, 'the worker role is not built yet');
-  return { name: 'worker', stop: async () => {} };
+  const delivery = await startDelivery({
+    config: context.config,
+    redisUrl: context.redisUrl,
+    log: context.log.child({ role: 'worker' }),
+    nodeId: context.nodeId,
+  });
+  return { name: 'worker', stop: () => delivery.stop() };
 }

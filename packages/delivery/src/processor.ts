@@ -1,0 +1,172 @@
+/**
+ * The job processor: read the body, make one attempt, record what each recipient's answer
+ * was, then finish the job: DSN for the failed ones, back to the queue (only the still-pending
+ * recipients) on the retry schedule, expiry at the end of the queue lifetime, and release of
+ * the body when nothing on this route is pending any more.
+ */
+import { type DsnRecipient, delayWarningDue, nextRetry, type Route } from '@moat/policy';
+import { type DeliveryJob, type DeliveryJobHandle, deferJob, type Spool } from '@moat/spool';
+import type { Logger } from 'pino';
+import { type AttemptContext, attemptDelivery, type RecipientResult } from './attempt.js';
+import { type BounceContext, sendReport } from './bounces.js';
+
+export interface RetrySettings {
+  readonly schedule: readonly number[];
+  readonly lifetime: number;
+  readonly delayWarning: number | null;
+}
+
+export interface ProcessorContext {
+  readonly spool: Spool;
+  readonly attempt: AttemptContext;
+  readonly bounces: BounceContext;
+  readonly retry: RetrySettings;
+  readonly routeOf: (routeId: string) => Route;
+  readonly log: Logger;
+}
+
+/** How long a job waits when its host had no free connection (not an attempt). */
+const BUSY_DELAY_MS = 500;
+
+export type Processor = (job: DeliveryJobHandle, token: string | undefined) => Promise<void>;
+
+export function makeProcessor(ctx: ProcessorContext): Processor {
+  return async (job, token) => {
+    const data = job.data;
+    const log = ctx.log.child({ messageId: data.messageId, route: data.routeId, job: job.id });
+    try {
+      await processJob(ctx, log, job, token);
+    } catch (err) {
+      if (err instanceof Error && err.name === 'DelayedError') throw err;
+      log.error({ event: 'delivery.error', err }, 'delivery failed unexpectedly, trying again later');
+      const delay = ctx.retry.schedule[0] ?? 60_000;
+      await deferJob(job, token, delay, { ...data, attempts: data.attempts + 1 });
+    }
+  };
+}
+
+async function processJob(
+  ctx: ProcessorContext,
+  log: Logger,
+  job: DeliveryJobHandle,
+  token: string | undefined,
+): Promise<void> {
+  const data = job.data;
+  const jobId = job.id ?? '';
+  const body = await ctx.spool.readBody(data.messageId);
+  if (body === null) {
+    log.warn({ event: 'delivery.body_missing' }, 'the message is gone (deleted?); nothing to deliver');
+    await ctx.spool.release(data.messageId, jobId);
+    return;
+  }
+  const route = ctx.routeOf(data.routeId);
+  const results = await attemptDelivery(
+    { ...ctx.attempt, log },
+    { route, sender: data.sender, recipients: data.recipients, body },
+  );
+  await record(ctx.spool, log, data, results);
+
+  const now = Date.now();
+  const of = (o: RecipientResult['outcome']) => results.filter((r) => r.outcome === o);
+  const [failed, deferred, busy] = [of('failed'), of('deferred'), of('busy')];
+  const attempts = data.attempts + (busy.length < results.length ? 1 : 0);
+  const bounce = failed.map(dsnRecipient);
+  let pending = [...deferred, ...busy];
+  let delay = BUSY_DELAY_MS + Math.floor(Math.random() * BUSY_DELAY_MS);
+  if (pending.length > 0) {
+    const decision =
+      deferred.length > 0
+        ? nextRetry({ attemptsMade: attempts, queuedAt: data.queuedAt, now, ...ctx.retry })
+        : now >= data.queuedAt + ctx.retry.lifetime
+          ? ({ action: 'expire' } as const)
+          : ({ action: 'retry', delayMs: delay } as const);
+    if (decision.action === 'expire') {
+      const expired = pending.map((r) => r.recipient);
+      log.warn({ event: 'delivery.expired', recipients: expired, attempts }, 'queue lifetime over, bouncing');
+      await ctx.spool.track({
+        type: 'expired',
+        messageId: data.messageId,
+        routeId: data.routeId,
+        recipients: expired,
+      });
+      bounce.push(...pending.map(dsnRecipient));
+      pending = [];
+    } else {
+      delay = busy.length > 0 ? Math.min(delay, decision.delayMs) : decision.delayMs;
+    }
+  }
+  if (bounce.length > 0)
+    await sendReport(ctx.bounces, log, data, body, { action: 'failed', recipients: bounce });
+
+  if (pending.length > 0) {
+    let delayWarned = data.delayWarned === true;
+    if (deferred.length > 0 && delayWarningDue(data.queuedAt, now, ctx.retry.delayWarning, delayWarned)) {
+      delayWarned = true;
+      if (data.kind === 'message') {
+        await sendReport(ctx.bounces, log, data, body, {
+          action: 'delayed',
+          recipients: deferred.map(dsnRecipient),
+          willRetryUntil: new Date(data.queuedAt + ctx.retry.lifetime),
+        });
+      }
+    }
+    const last = deferred.at(-1);
+    const next: DeliveryJob = {
+      ...data,
+      recipients: pending.map((r) => r.recipient),
+      attempts,
+      delayWarned,
+      lastReply: last
+        ? { code: last.reply?.code ?? 0, text: last.text, ...(last.host ? { host: last.host } : {}) }
+        : data.lastReply,
+    };
+    log.info(
+      { event: 'delivery.retry_scheduled', recipients: next.recipients, attempts, delayMs: delay },
+      `${next.recipients.length} recipient(s) pending, next attempt in ${delay} ms`,
+    );
+    await deferJob(job, token, delay, next);
+  }
+  await ctx.spool.release(data.messageId, jobId);
+}
+
+function dsnRecipient(r: RecipientResult): DsnRecipient {
+  return { recipient: r.recipient, status: r.status, remoteMta: r.hostName, diagnostic: r.reply };
+}
+
+const EVENTS = {
+  delivered: { type: 'delivered', event: 'delivery.delivered', level: 'info' },
+  deferred: { type: 'deferred', event: 'delivery.deferred', level: 'warn' },
+  failed: { type: 'bounced', event: 'delivery.bounced', level: 'warn' },
+} as const;
+
+/** One tracking event and one log line per (outcome, host, answer). */
+async function record(spool: Spool, log: Logger, job: DeliveryJob, results: readonly RecipientResult[]) {
+  const groups = new Map<string, RecipientResult[]>();
+  for (const r of results) {
+    const key = JSON.stringify([r.outcome, r.host ?? '', r.text]);
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const group of groups.values()) {
+    const first = group[0];
+    if (!first) continue;
+    const recipients = group.map((r) => r.recipient);
+    if (first.outcome === 'busy') {
+      log.debug({ event: 'delivery.busy', host: first.host, recipients }, first.text);
+      continue;
+    }
+    const e = EVENTS[first.outcome];
+    log[e.level](
+      { event: e.event, host: first.host, recipients, status: first.status, reply: first.text },
+      `${first.outcome}: ${recipients.join(', ')}${first.host ? ` via ${first.host}` : ''}: ${first.text}`,
+    );
+    await spool.track({
+      type: e.type,
+      messageId: job.messageId,
+      routeId: job.routeId,
+      sender: job.sender,
+      recipients,
+      reply: first.text,
+      ...(first.host ? { host: first.host } : {}),
+    });
+  }
+}

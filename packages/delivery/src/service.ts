@@ -1,0 +1,173 @@
+/**
+ * The delivery service of one worker process: a BullMQ worker per route (the config's routes,
+ * the outbound route, and every route that ever had mail in Redis, checked again periodically),
+ * one connection pool, one resolver. `stop()` lets active deliveries finish (bounded), then
+ * closes everything it opened.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  compileRelayPolicy,
+  type MoatConfig,
+  MX_ROUTE_ID,
+  parseDestination,
+  type RelayPolicy,
+  type Route,
+} from '@moat/policy';
+import { connect, Spool, startRouteWorker, whenReady } from '@moat/spool';
+import type { Logger } from 'pino';
+import { DnsResolver } from './dns-resolver.js';
+import { ConnectionPool } from './pool.js';
+import { makeProcessor } from './processor.js';
+
+export interface DeliveryOptions {
+  readonly config: Readonly<MoatConfig>;
+  readonly redisUrl: string;
+  readonly log: Logger;
+  /** This process's id, written into tracking events. */
+  readonly nodeId: string;
+  /** How often to look for routes that appeared in Redis (ms). Default 5 s. */
+  readonly routeScanInterval?: number;
+  /** How long stop() waits for active deliveries before it abandons them to other workers (ms). Default 30 s. */
+  readonly stopTimeout?: number;
+  /** Close a connection unused this long (ms). Default 5 s. */
+  readonly idleTimeout?: number;
+}
+
+export interface DeliveryService {
+  /** Route ids that have a worker in this process. */
+  routes(): string[];
+  /** SMTP connections opened so far. */
+  connectionsOpened(): number;
+  stop(): Promise<void>;
+}
+
+/** The route a queue belongs to: from the config, or rebuilt from its id (a route an older config had). */
+export function routeFor(policy: RelayPolicy, config: Readonly<MoatConfig>, routeId: string): Route {
+  const known = policy.routes.get(routeId);
+  if (known) return known;
+  if (routeId === MX_ROUTE_ID) return { id: MX_ROUTE_ID, hops: [], tls: config.delivery.tls };
+  const hops = parseDestination(routeId.split(','));
+  if (!hops.ok) throw new Error(`route ${routeId}: ${hops.error}`);
+  return { id: routeId, hops: hops.value, tls: config.delivery.tls };
+}
+
+export async function startDelivery(options: DeliveryOptions): Promise<DeliveryService> {
+  const { config, log } = options;
+  const d = config.delivery;
+  const policy = compileRelayPolicy(config);
+  const redis = connect({ url: options.redisUrl, name: `moat-worker:${options.nodeId}` }, 'worker');
+  try {
+    await whenReady(redis, 10_000);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  const spool = new Spool({
+    redis,
+    prefix: config.redis.prefix,
+    timeout: config.redis.timeout,
+    ack: config.redis.ack,
+    replicas: config.redis.replicas,
+    node: options.nodeId,
+  });
+  const pool = new ConnectionPool({
+    maxPerHost: d.maxConnectionsPerHost,
+    maxMessages: d.maxMessagesPerConnection,
+    idleTimeout: options.idleTimeout ?? 5000,
+  });
+  const workers = new Map<string, ReturnType<typeof startRouteWorker>>();
+  let stopping = false;
+
+  const ensureRoute = (routeId: string): void => {
+    if (stopping || workers.has(routeId)) return;
+    let route: Route;
+    try {
+      route = routeFor(policy, config, routeId);
+    } catch (err) {
+      log.error({ event: 'delivery.route_invalid', route: routeId, err }, `cannot deliver route ${routeId}`);
+      return;
+    }
+    const worker = startRouteWorker(spool.keys, routeId, processor, {
+      connection: redis,
+      concurrency: d.concurrency,
+      lockDuration: d.lockDuration,
+      stalledInterval: d.stalledInterval,
+      name: options.nodeId,
+    });
+    worker.on('error', (err) =>
+      log.warn({ event: 'delivery.worker_error', route: routeId, err }, err.message),
+    );
+    worker.on('failed', (job, err) =>
+      log.error({ event: 'delivery.job_failed', route: routeId, job: job?.id, err }, 'a delivery job failed'),
+    );
+    workers.set(routeId, worker);
+    log.info(
+      { event: 'delivery.route_started', route: routeId, hops: route.hops.length, tls: route.tls },
+      `delivering route ${routeId}`,
+    );
+  };
+
+  const processor = makeProcessor({
+    spool,
+    attempt: {
+      resolver: new DnsResolver({ servers: config.dns.servers, timeout: config.dns.timeout }),
+      pool,
+      settings: {
+        helo: config.hostname,
+        mxPort: d.mxPort,
+        verifyCertificates: d.verifyCertificates,
+        connectTimeout: d.connectTimeout,
+        commandTimeout: d.commandTimeout,
+      },
+      log,
+    },
+    bounces: { spool, policy, hostname: config.hostname, enabled: d.bounces, onRoute: ensureRoute },
+    retry: { schedule: d.retry, lifetime: d.lifetime, delayWarning: d.delayWarning },
+    routeOf: (routeId) => routeFor(policy, config, routeId),
+    log,
+  });
+
+  const scan = async () => {
+    try {
+      for (const routeId of await spool.knownRoutes()) ensureRoute(routeId);
+    } catch (err) {
+      log.warn({ event: 'delivery.route_scan_failed', err }, 'could not list routes');
+    }
+  };
+  for (const routeId of policy.routes.keys()) ensureRoute(routeId);
+  ensureRoute(policy.outbound.id);
+  await scan();
+  const timer = setInterval(() => void scan(), options.routeScanInterval ?? 5000);
+  timer.unref();
+
+  return {
+    routes: () => [...workers.keys()],
+    connectionsOpened: () => pool.opened,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(timer);
+      log.info({ event: 'delivery.stopping', routes: workers.size }, 'waiting for active deliveries');
+      const all = [...workers.values()];
+      const graceful = await within(options.stopTimeout ?? 30_000, Promise.all(all.map((w) => w.close())));
+      if (!graceful) {
+        // Their jobs stay locked until lockDuration passes; then another worker takes them.
+        log.warn(
+          { event: 'delivery.stop_timeout' },
+          'deliveries still active; leaving them to other workers',
+        );
+        await within(5000, Promise.all(all.map((w) => w.close(true))));
+      }
+      pool.close();
+      await spool.close();
+      redis.disconnect();
+      log.info({ event: 'delivery.stopped' }, 'delivery stopped');
+    },
+  };
+}
+
+/** Whether `work` settled within `ms` (it may go on in the background). */
+async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
+  const limit = sleep(ms, false, { ref: false });
+  return Promise.race([work.then(() => true), limit]);
+}
