@@ -31,6 +31,7 @@ command -v redis-server >/dev/null || apt_packages+=(redis-server)
 if $want_test_tools; then
   command -v smtp-source >/dev/null || apt_packages+=(postfix)
   command -v swaks >/dev/null || apt_packages+=(swaks)
+  [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -72,6 +72,8 @@ function parse(argv: readonly string[]) {
       recipient: { type: 'string' },
       limit: { type: 'string' },
       dsn: { type: 'boolean' },
+      'older-than': { type: 'string' },
+      'dry-run': { type: 'boolean' },
     },
   });
 }

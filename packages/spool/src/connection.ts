@@ -35,6 +35,7 @@ export function redisOptions(settings: ConnectionSettings, role: ConnectionRole)
       ...reconnect,
       ...(settings.name ? { connectionName: settings.name } : {}),
       enableOfflineQueue: false,
+      enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
       ...(settings.commandTimeout ? { commandTimeout: settings.commandTimeout } : {}),

@@ -1,3 +1,4 @@
+export { DELAYED_SCORE_SCALE, delayedKey, metricsKey } from './admin-keys.js';
 export {
   type ConnectionRole,
   type ConnectionSettings,
@@ -5,11 +6,66 @@ export {
   redisOptions,
   whenReady,
 } from './connection.js';
+export {
+  type CounterName,
+  Counters,
+  type HistogramName,
+  type Labels,
+  METRICS,
+  readCounters,
+  type Sample,
+} from './counters.js';
 export { SpoolFullError, SpoolUnavailableError, withDeadline } from './errors.js';
 export { assertNoEviction, MemoryGuard, type MemoryInfo, memoryInfo } from './health.js';
 export { Heartbeat, liveNodes, type NodeInfo } from './heartbeat.js';
 export { messageIdTime, newMessageId } from './ids.js';
 export { type Keys, keysFor } from './keys.js';
+export { OLDEST_SCAN, oldestByRoute, type RouteFigures, routeFigures } from './metrics-data.js';
+export { processStats } from './node-stats.js';
+export {
+  type ActionOptions,
+  type ActionResult,
+  actOnJob,
+  actOnMessage,
+  type BounceHook,
+  QUEUE_ACTIONS,
+  type QueueAction,
+} from './queue-actions.js';
+export {
+  type BulkResult,
+  bulkAction,
+  DEFAULT_BULK_STATES,
+  type JobFilter,
+  MAX_BULK,
+  selectJobs,
+} from './queue-bulk.js';
+export {
+  HELD_AFTER_MS,
+  HOLD_MS,
+  type HoldInfo,
+  isHeld,
+  QUEUE_STATES,
+  type QueuedJob,
+  QueueOpError,
+  type QueueState,
+} from './queue-jobs.js';
+export {
+  type JobPage,
+  type ListQuery,
+  listJobs,
+  MAX_MERGED,
+  MAX_PAGE,
+  OLDEST_JOBS_SCAN,
+  oldestJobs,
+} from './queue-list.js';
+export {
+  HEADER_BYTES,
+  type MessageDetails,
+  type MessageHeader,
+  type MessageJob,
+  messageDetails,
+  parseHeaders,
+} from './queue-message.js';
 export { allRouteStatus, pauseRoute, type RouteStatus, resumeRoute, routeStatus } from './routes.js';
 export { type EnqueueInput, Spool, type SpoolOptions } from './spool.js';
 export { type SweepResult, sweepOrphans } from './sweeper.js';

@@ -143,30 +143,33 @@ export class Spool {
       ...(this.#options.node ? { node: this.#options.node } : {}),
     };
     appendEvent(tx, k.events, received, this.#options.maxEvents);
-    const results = await tx.exec();
-    const failed = results?.find(([err]) => err !== null);
-    if (results === null || failed)
-      throw new SpoolUnavailableError(`the write was refused: ${failed?.[0]?.message ?? 'aborted'}`);
-    for (const r of meta.routes) this.#knownRoutes.add(r.routeId);
-
-    await Promise.all(
-      meta.routes.map((r) =>
-        this.queue(r.routeId).add(
-          'deliver',
-          {
-            messageId: meta.id,
-            routeId: r.routeId,
-            sender: meta.sender,
-            recipients: [...r.recipients],
-            queuedAt: meta.receivedAt,
-            attempts: 0,
-            kind: meta.kind,
-            ...(input.envid ? { envid: input.envid } : {}),
-          },
-          { ...JOB_OPTIONS, jobId: r.jobId },
-        ),
+    // The transaction and the job writes go out together, without waiting for each other:
+    // Redis takes them in one read, so with appendfsync always they share one fsync. Either
+    // half failing fails the whole enqueue (451): a job without a body is dropped by the
+    // worker, a body without a job is removed by the orphan sweeper; nothing acknowledged is lost.
+    const committed = tx.exec().then((results) => {
+      const failed = results?.find(([err]) => err !== null);
+      if (results === null || failed)
+        throw new SpoolUnavailableError(`the write was refused: ${failed?.[0]?.message ?? 'aborted'}`);
+      for (const r of meta.routes) this.#knownRoutes.add(r.routeId);
+    });
+    const jobs = meta.routes.map((r) =>
+      this.queue(r.routeId).add(
+        'deliver',
+        {
+          messageId: meta.id,
+          routeId: r.routeId,
+          sender: meta.sender,
+          recipients: [...r.recipients],
+          queuedAt: meta.receivedAt,
+          attempts: 0,
+          kind: meta.kind,
+          ...(input.envid ? { envid: input.envid } : {}),
+        },
+        { ...JOB_OPTIONS, jobId: r.jobId },
       ),
     );
+    await Promise.all([committed, ...jobs]);
     if (this.#options.ack === 'replicated') {
       const acked = Number(await this.#redis.call('WAIT', this.#options.replicas, this.#options.timeout));
       if (acked < this.#options.replicas) {

@@ -1,7 +1,93 @@
+/**
+ * The admin role: the admin API (packages/admin) on `admin.listen`, HTTPS when `admin.tls` is
+ * set, with its own producer connection to Redis. Starts even while Redis is away (/ready says
+ * so) and beats a heartbeat when no edge or worker in this process already does.
+ */
+import { readFileSync } from 'node:fs';
+import { buildAdminApp } from '@moat/admin';
+import { connect, Heartbeat, processStats, Spool, whenReady } from '@moat/spool';
 import type { RoleContext, Service } from '../run-roles.js';
 
-/** The admin role. */
 export async function startAdminRole(context: RoleContext): Promise<Service> {
-  context.log.warn({ event: 'role.not_built', role: 'admin' }, 'the admin role is not built yet');
-  return { name: 'admin', stop: async () => {} };
+  const { config, log } = context;
+  const listen = config.admin.listen;
+  if (listen === null) {
+    log.info({ event: 'admin.disabled' }, 'admin.listen is null: no admin API');
+    return { name: 'admin', stop: async () => {} };
+  }
+  if (config.admin.tokens.length === 0) {
+    log.warn(
+      { event: 'admin.no_tokens' },
+      'admin.tokens is empty: only /health, /ready, /metrics and the dashboard page will answer',
+    );
+  }
+  const https = config.admin.tls
+    ? { key: readFileSync(config.admin.tls.key), cert: readFileSync(config.admin.tls.cert) }
+    : null;
+  const redis = connect(
+    { url: context.redisUrl, commandTimeout: config.redis.timeout, name: `moat-admin:${context.nodeId}` },
+    'producer',
+  );
+  await whenReady(redis, 5000).catch((err: unknown) =>
+    log.warn({ event: 'admin.redis_unreachable', err: (err as Error).message }, 'Redis is not reachable yet'),
+  );
+  const spool = new Spool({
+    redis,
+    prefix: config.redis.prefix,
+    timeout: config.redis.timeout,
+    ack: config.redis.ack,
+    replicas: config.redis.replicas,
+    node: context.nodeId,
+  });
+  const startedAt = Date.now();
+  let app: Awaited<ReturnType<typeof buildAdminApp>>;
+  try {
+    app = await buildAdminApp({
+      config,
+      spool,
+      nodeId: context.nodeId,
+      version: context.version,
+      log: log.child({ role: 'admin' }),
+      https,
+      startedAt,
+    });
+    await app.listen({ host: listen.host, port: listen.port });
+  } catch (err) {
+    await spool.close();
+    redis.disconnect();
+    throw err;
+  }
+  log.info(
+    {
+      event: 'admin.listening',
+      url: `${https ? 'https' : 'http'}://${formatHost(listen.host)}:${listen.port}`,
+    },
+    'admin API listening',
+  );
+
+  const ownHeartbeat = !context.roles.includes('edge') && !context.roles.includes('worker');
+  const heartbeat = ownHeartbeat
+    ? new Heartbeat(redis, spool.keys, () => ({
+        id: context.nodeId,
+        hostname: config.hostname,
+        pid: process.pid,
+        roles: context.roles,
+        version: context.version,
+        startedAt,
+        stats: processStats(),
+      }))
+    : null;
+  heartbeat?.start();
+
+  return {
+    name: 'admin',
+    async stop() {
+      await app.close();
+      await heartbeat?.stop();
+      await spool.close();
+      redis.disconnect();
+    },
+  };
 }
+
+const formatHost = (host: string) => (host.includes(':') ? `[${host}]` : host);

@@ -1,0 +1,147 @@
+/**
+ * The dashboard in a real headless Chromium (Debian's `chromium`, driven by playwright-core):
+ * sign in with a token, see routes and deferred mail, pause and resume a route with a click,
+ * search tracking. Skipped, saying why, only when /usr/bin/chromium is not installed.
+ */
+import { existsSync } from 'node:fs';
+import { routeStatus } from '@moat/spool';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ADMIN_TOKEN, deferJobs, type Fixture, INBOUND, queueMail, startFixture } from './test-app.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.warn(
+    `dashboard browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium, or scripts/bootstrap.sh --test)`,
+  );
+}
+
+describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
+  let fx: Fixture;
+  let browser: Browser;
+  let base: string;
+  let spool: Awaited<ReturnType<Fixture['app']>>['spool'];
+  let deferredId: string;
+
+  beforeAll(async () => {
+    fx = await startFixture();
+    const built = await fx.app();
+    spool = built.spool;
+    await queueMail(spool, 'alice@example.org', { [INBOUND]: ['bob@example.com'] });
+    const deferred = await queueMail(spool, 'carol@example.org', { mx: ['dave@example.net'] });
+    deferredId = deferred.id;
+    await deferJobs(spool, fx.workerRedis, 'mx', 1, {
+      code: 450,
+      text: '4.2.0 Mailbox busy',
+      host: 'mx.example.net',
+    });
+    base = await built.app.listen({ host: '127.0.0.1', port: 0 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await fx?.close();
+  });
+
+  async function signIn(page: Page, token: string) {
+    await page.goto(`${base}/dashboard`);
+    await page.fill('#token', token);
+    await page.click('#login-form button[type=submit]');
+  }
+
+  const routeRow = (page: Page, routeId: string) => page.locator(`#routes tbody tr[data-route="${routeId}"]`);
+
+  test('a wrong token is refused and the page stays on the sign-in form', async () => {
+    const page = await browser.newPage();
+    await signIn(page, 'not-the-right-token-at-all');
+    await expect.poll(() => page.textContent('#login-error')).toBe('the token is not valid');
+    expect(await page.isVisible('#main')).toBe(false);
+    expect(await page.evaluate('sessionStorage.getItem("moat.adminToken")')).toBeNull();
+    await page.close();
+  });
+
+  test('routes with depth, oldest deferred with last reply, pause and resume by click, tracking search', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(msg.text());
+    });
+    await signIn(page, ADMIN_TOKEN);
+    await page.waitForSelector('#main[data-loaded]');
+    expect(await page.evaluate('sessionStorage.getItem("moat.adminToken")')).toBe(ADMIN_TOKEN);
+
+    const inbound = routeRow(page, INBOUND);
+    expect(await inbound.locator('td').allTextContents()).toEqual([
+      INBOUND,
+      'example.com',
+      'running',
+      '1',
+      '0',
+      '0',
+      '0',
+      '0',
+      expect.stringMatching(/^\d+s$/),
+      'Pause',
+    ]);
+    const deferredRow = page.locator('#deferred tbody tr').first();
+    expect(await deferredRow.locator('td').first().textContent()).toBe(deferredId);
+    expect(await deferredRow.textContent()).toContain('450 4.2.0 Mailbox busy (mx.example.net)');
+
+    await inbound.locator('button').click();
+    await expect.poll(async () => (await routeStatus(spool, INBOUND)).paused).toBe(true);
+    await expect.poll(() => routeRow(page, INBOUND).locator('td').nth(2).textContent()).toBe('paused');
+    expect(await routeRow(page, INBOUND).locator('button').textContent()).toBe('Resume');
+    expect(await page.textContent('#status')).toBe(`Route ${INBOUND} paused`);
+
+    await routeRow(page, INBOUND).locator('button').click();
+    await expect.poll(async () => (await routeStatus(spool, INBOUND)).paused).toBe(false);
+    await expect.poll(() => routeRow(page, INBOUND).locator('td').nth(2).textContent()).toBe('running');
+
+    await page.fill('#track-query', deferredId);
+    await page.click('#track-form button');
+    await expect.poll(() => page.locator('#events tbody tr').count()).toBe(2);
+    const events = await page.locator('#events tbody tr td:nth-child(2)').allTextContents();
+    expect(events).toEqual(['deferred', 'received']);
+
+    await page.screenshot({
+      path: `${process.env.MOAT_SCREENSHOT_DIR ?? '/tmp'}/moat-dashboard.png`,
+      fullPage: true,
+    });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  test('mail data is shown as text, never as HTML', async () => {
+    await queueMail(spool, '<img src=x onerror=alert(1)>@example.org', { mx: ['x@example.net'] });
+    const page = await browser.newPage();
+    let dialogs = 0;
+    page.on('dialog', (d) => {
+      dialogs += 1;
+      void d.dismiss();
+    });
+    await signIn(page, ADMIN_TOKEN);
+    await page.waitForSelector('#main[data-loaded]');
+    await page.fill('#track-query', '@example.net');
+    await page.click('#track-form button');
+    await expect
+      .poll(() => page.locator('#events tbody').textContent())
+      .toContain('<img src=x onerror=alert(1)>');
+    expect(await page.locator('#events img').count()).toBe(0);
+    expect(dialogs).toBe(0);
+    await page.close();
+  });
+});

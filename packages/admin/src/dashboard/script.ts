@@ -1,0 +1,173 @@
+/**
+ * The dashboard's browser script (plain JavaScript, served as /dashboard/app.js). Every value
+ * from the API goes into the page through textContent, never as HTML.
+ */
+export const DASHBOARD_JS = `'use strict';
+const TOKEN_KEY = 'moat.adminToken';
+const $ = (id) => document.getElementById(id);
+
+function status(text) { $('status').textContent = text; }
+
+function showLogin(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  $('main').hidden = true;
+  $('logout').hidden = true;
+  $('login').hidden = false;
+  $('login-error').hidden = !message;
+  $('login-error').textContent = message || '';
+}
+
+async function api(method, path, body) {
+  const headers = { authorization: 'Bearer ' + sessionStorage.getItem(TOKEN_KEY) };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (res.status === 401) {
+    showLogin(data.message || 'The token was refused.');
+    throw new Error('unauthorized');
+  }
+  if (!res.ok) throw new Error(data.message || res.statusText);
+  return data;
+}
+
+function cell(row, text, cls) {
+  const td = document.createElement('td');
+  td.textContent = text === null || text === undefined ? '' : String(text);
+  if (cls) td.className = cls;
+  row.appendChild(td);
+  return td;
+}
+
+function fill(table, items, columns, render) {
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  if (items.length === 0) {
+    const row = body.insertRow();
+    const td = cell(row, 'none', 'empty');
+    td.colSpan = columns;
+    return;
+  }
+  for (const item of items) render(body.insertRow(), item);
+}
+
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return '';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return s + 's';
+  if (s < 3600) return Math.floor(s / 60) + 'm';
+  if (s < 86400) return Math.floor(s / 3600) + 'h ' + Math.floor((s % 3600) / 60) + 'm';
+  return Math.floor(s / 86400) + 'd ' + Math.floor((s % 86400) / 3600) + 'h';
+}
+
+function when(ms) { return ms ? new Date(ms).toISOString().replace('T', ' ').replace(/\\.\\d+Z$/, 'Z') : ''; }
+
+async function loadRoutes() {
+  const { routes } = await api('GET', '/routes');
+  fill($('routes'), routes, 10, (row, r) => {
+    row.dataset.route = r.routeId;
+    cell(row, r.routeId);
+    cell(row, r.domains.join(', '));
+    cell(row, r.paused ? 'paused' : 'running', r.paused ? 'paused state' : 'running state');
+    for (const k of ['waiting', 'active', 'deferred', 'held', 'failed']) cell(row, r.counts[k], 'num');
+    cell(row, age(r.oldestAgeSeconds));
+    const td = cell(row, '');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = r.paused ? 'Resume' : 'Pause';
+    button.className = r.paused ? 'resume' : 'pause';
+    button.addEventListener('click', () => toggle(r.routeId, r.paused ? 'resume' : 'pause', button));
+    td.appendChild(button);
+  });
+}
+
+async function toggle(routeId, action, button) {
+  button.disabled = true;
+  try {
+    await api('POST', '/routes/' + encodeURIComponent(routeId) + '/' + action);
+    status('Route ' + routeId + ' ' + (action === 'pause' ? 'paused' : 'resumed'));
+  } catch (err) {
+    status('Could not ' + action + ' ' + routeId + ': ' + err.message);
+  }
+  await refresh();
+}
+
+async function loadDeferred() {
+  const { jobs } = await api('GET', '/queue?state=deferred&order=oldest&limit=20');
+  const now = Date.now();
+  fill($('deferred'), jobs, 8, (row, j) => {
+    cell(row, j.messageId);
+    cell(row, j.routeId);
+    cell(row, j.sender || '<>');
+    cell(row, j.recipients.join(', '));
+    cell(row, age((now - j.queuedAt) / 1000));
+    cell(row, j.attempts, 'num');
+    cell(row, j.lastReply ? j.lastReply.code + ' ' + j.lastReply.text + (j.lastReply.host ? ' (' + j.lastReply.host + ')' : '') : '');
+    cell(row, when(j.nextAttemptAt));
+  });
+}
+
+function trackingQuery(q) {
+  q = q.trim();
+  if (/^[0-9A-Za-z]{20}$/.test(q)) return 'messageId=' + encodeURIComponent(q);
+  if (q.startsWith('@')) return 'recipient=' + encodeURIComponent(q);
+  if (q.includes('@')) return 'address=' + encodeURIComponent(q);
+  return 'messageId=' + encodeURIComponent(q);
+}
+
+async function track(event) {
+  event.preventDefault();
+  $('track-error').hidden = true;
+  try {
+    const { events } = await api('GET', '/tracking?limit=100&' + trackingQuery($('track-query').value));
+    fill($('events'), events, 8, (row, e) => {
+      cell(row, when(e.time));
+      cell(row, e.type);
+      cell(row, e.messageId);
+      cell(row, e.routeId);
+      cell(row, e.sender === '' ? '<>' : e.sender);
+      cell(row, (e.recipients || []).join(', '));
+      cell(row, e.host);
+      cell(row, e.reply);
+    });
+  } catch (err) {
+    if (err.message === 'unauthorized') return;
+    $('track-error').textContent = err.message;
+    $('track-error').hidden = false;
+  }
+}
+
+async function refresh() {
+  try {
+    await Promise.all([loadRoutes(), loadDeferred()]);
+    $('main').dataset.loaded = String(Date.now());
+    if (!$('status').textContent) status('Updated ' + new Date().toLocaleTimeString());
+  } catch (err) {
+    if (err.message !== 'unauthorized') status('Update failed: ' + err.message);
+  }
+}
+
+async function start() {
+  $('login').hidden = true;
+  $('main').hidden = false;
+  $('logout').hidden = false;
+  await refresh();
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('login-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, $('token').value.trim());
+    $('token').value = '';
+    try {
+      await api('GET', '/routes');
+      await start();
+    } catch (err) {
+      if (err.message !== 'unauthorized') showLogin(err.message);
+    }
+  });
+  $('logout').addEventListener('click', () => showLogin(''));
+  $('track-form').addEventListener('submit', track);
+  setInterval(() => { if (!$('main').hidden) refresh(); }, 10000);
+  if (sessionStorage.getItem(TOKEN_KEY)) start(); else showLogin('');
+});
+`;

@@ -1,0 +1,101 @@
+import { Heartbeat, routeStatus } from '@moat/spool';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { AUTH, deferJobs, type Fixture, INBOUND, queueMail, startFixture } from './test-app.js';
+
+let fx: Fixture;
+beforeAll(async () => {
+  fx = await startFixture();
+});
+afterAll(() => fx.close());
+
+describe('routes', () => {
+  test('GET /routes lists configured routes and routes with mail, with counts and domains', async () => {
+    const { app, spool } = await fx.app();
+    const m = await queueMail(spool, 'a@example.org', {
+      [INBOUND]: ['x@example.com'],
+      'old-route': ['y@example.org'],
+    });
+    await deferJobs(spool, fx.workerRedis, INBOUND, 1);
+    const r = await app.inject({ url: '/routes', headers: AUTH });
+    expect(r.statusCode).toBe(200);
+    const routes = r.json().routes;
+    expect(routes.map((x: { routeId: string }) => x.routeId)).toEqual([
+      '[10.0.0.5]:2525',
+      INBOUND,
+      'mx',
+      'old-route',
+    ]);
+    expect(routes[1]).toEqual({
+      routeId: INBOUND,
+      configured: true,
+      domains: ['example.com'],
+      hosts: [INBOUND],
+      paused: false,
+      counts: { waiting: 0, active: 0, deferred: 1, held: 0, failed: 0 },
+      oldestQueuedAt: m.receivedAt,
+      oldestAgeSeconds: expect.any(Number),
+    });
+    expect(routes[0]).toMatchObject({
+      domains: ['*.example.net'],
+      hosts: ['[10.0.0.5]:2525'],
+      oldestQueuedAt: null,
+    });
+    expect(routes[2]).toMatchObject({ routeId: 'mx', domains: ['*'], hosts: [] });
+    expect(routes[3]).toMatchObject({ configured: false, counts: { waiting: 1 } });
+  });
+
+  test('pause and resume are kept in Redis, where every worker sees them', async () => {
+    const { app, spool } = await fx.app();
+    const path = `/routes/${encodeURIComponent(INBOUND)}`;
+    const paused = await app.inject({ method: 'POST', url: `${path}/pause`, headers: AUTH });
+    expect(paused.statusCode).toBe(200);
+    expect(paused.json()).toMatchObject({ routeId: INBOUND, paused: true });
+    expect((await routeStatus(spool, INBOUND)).paused).toBe(true);
+    const list = await app.inject({ url: '/routes', headers: AUTH });
+    expect(list.json().routes.find((x: { routeId: string }) => x.routeId === INBOUND).paused).toBe(true);
+
+    const resumed = await app.inject({ method: 'POST', url: `${path}/resume`, headers: AUTH });
+    expect(resumed.json().paused).toBe(false);
+    expect((await routeStatus(spool, INBOUND)).paused).toBe(false);
+  });
+
+  test('an unknown route is 404, so a typo pauses nothing', async () => {
+    const { app } = await fx.app();
+    const r = await app.inject({ method: 'POST', url: '/routes/%5B192.168.1.25%5D/pause', headers: AUTH });
+    expect(r.statusCode).toBe(404);
+    expect(r.json().message).toContain('no route "[192.168.1.25]"');
+  });
+});
+
+describe('nodes', () => {
+  test('GET /nodes lists live heartbeats with roles, version, uptime and stats', async () => {
+    const { app, spool } = await fx.app();
+    const startedAt = Date.now() - 90_000;
+    const beat = new Heartbeat(fx.redis, spool.keys, () => ({
+      id: 'edge1:42',
+      hostname: 'edge1',
+      pid: 42,
+      roles: ['edge'],
+      version: '0.1.0',
+      startedAt,
+      stats: { sessions: 3, rssBytes: 1000 },
+    }));
+    await beat.beat();
+    const r = await app.inject({ url: '/nodes', headers: AUTH });
+    expect(r.json().nodes).toEqual([
+      {
+        id: 'edge1:42',
+        hostname: 'edge1',
+        pid: 42,
+        roles: ['edge'],
+        version: '0.1.0',
+        startedAt,
+        lastSeen: expect.any(Number),
+        uptimeSeconds: 90,
+        stats: { sessions: 3, rssBytes: 1000 },
+      },
+    ]);
+    await beat.stop();
+    expect((await app.inject({ url: '/nodes', headers: AUTH })).json().nodes).toEqual([]);
+  });
+});

@@ -1,0 +1,64 @@
+import { type RedisServer, startRedis } from '@moat/testkit';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { metricsKey } from './admin-keys.js';
+import { connect, whenReady } from './connection.js';
+import { Counters, readCounters } from './counters.js';
+import { keysFor } from './keys.js';
+
+let server: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = connect({ url: server.url }, 'producer');
+  await whenReady(redis);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+test('increments from two nodes add up in Redis; histograms are cumulative', async () => {
+  const keys = keysFor('c1');
+  const edge1 = new Counters(redis, keys);
+  const edge2 = new Counters(redis, keys);
+  edge1.inc('accepted');
+  edge1.inc('accepted');
+  edge2.inc('accepted', {}, 3);
+  edge1.inc('rejected', { reason: 'relay-denied', extra: 'dropped' });
+  edge2.inc('deliveries', { route: 'mx', result: 'delivered' });
+  edge2.observe('deliveryLatency', { route: 'mx' }, 12);
+  edge2.observe('deliveryLatency', { route: 'mx' }, 0.5);
+  expect(await readCounters(redis, keys)).toEqual([]);
+  await Promise.all([edge1.flush(), edge2.flush()]);
+  await edge1.flush();
+
+  const samples = await readCounters(redis, keys);
+  const value = (name: string, labels: Record<string, string>) =>
+    samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
+  expect(value('moat_messages_accepted_total', {})).toBe(5);
+  expect(value('moat_messages_rejected_total', { reason: 'relay-denied' })).toBe(1);
+  expect(value('moat_deliveries_total', { route: 'mx', result: 'delivered' })).toBe(1);
+  expect(value('moat_delivery_latency_seconds_bucket', { route: 'mx', le: '1' })).toBe(1);
+  expect(value('moat_delivery_latency_seconds_bucket', { route: 'mx', le: '5' })).toBe(1);
+  expect(value('moat_delivery_latency_seconds_bucket', { route: 'mx', le: '15' })).toBe(2);
+  expect(value('moat_delivery_latency_seconds_bucket', { route: 'mx', le: '+Inf' })).toBe(2);
+  expect(value('moat_delivery_latency_seconds_sum', { route: 'mx' })).toBe(12.5);
+  expect(value('moat_delivery_latency_seconds_count', { route: 'mx' })).toBe(2);
+});
+
+test('a flush that fails keeps its increments for the next one', async () => {
+  const keys = keysFor('c2');
+  const counters = new Counters(redis, keys);
+  // A key of the wrong type makes Redis refuse the increments.
+  await redis.set(metricsKey(keys), 'not a hash');
+  counters.inc('received');
+  await expect(counters.flush()).rejects.toThrow();
+  counters.inc('received');
+  await redis.del(metricsKey(keys));
+  await counters.flush();
+  expect(await readCounters(redis, keys)).toEqual([
+    { name: 'moat_messages_received_total', labels: {}, value: 2 },
+  ]);
+});

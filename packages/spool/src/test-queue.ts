@@ -1,0 +1,43 @@
+/** Test helpers: put queued jobs into the states a real worker leaves them in. */
+import type { Redis } from 'ioredis';
+import type { Spool } from './spool.js';
+import { deferJob, startRouteWorker } from './workers.js';
+
+export type WorkerVerdict =
+  | { readonly defer: number; readonly reply?: { code: number; text: string; host?: string } }
+  | { readonly fail: string };
+
+/**
+ * Run a real worker on a route until `count` jobs have been taken, deferring or failing each
+ * as `verdict` says, then stop it. Jobs are left deferred (with a last reply) or failed.
+ */
+export async function workOnce(
+  spool: Spool,
+  connection: Redis,
+  routeId: string,
+  count: number,
+  verdict: WorkerVerdict,
+): Promise<void> {
+  let taken = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const worker = startRouteWorker(
+    spool.keys,
+    routeId,
+    async (job, token) => {
+      taken += 1;
+      if (taken >= count) setImmediate(done);
+      if ('fail' in verdict) throw new Error(verdict.fail);
+      await deferJob(job, token, verdict.defer, {
+        ...job.data,
+        attempts: job.data.attempts + 1,
+        lastReply: verdict.reply,
+      });
+    },
+    { connection, concurrency: 1 },
+  );
+  await finished;
+  await worker.close();
+}
