@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, Spool, whenReady } from '@moat/spool';
+import { connect, keysFor, liveNodes, readCounters, Spool, whenReady } from '@moat/spool';
 import { freePort, type RedisServer, startRedis } from '@moat/testkit';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -70,10 +70,29 @@ test('moat edge accepts inbound mail into Redis and stops cleanly on SIGTERM', a
   await whenReady(producer);
   const spool = new Spool({ redis: producer, prefix: 'app1', timeout: 2000, ack: 'local', replicas: 1 });
   expect((await spool.readBody(id))?.toString()).toContain('hello');
+  // A refused relay attempt, for the counters.
+  await expect(send(port, 'someone@example.net')).rejects.toThrow(/550 5\.7\.1/);
+  // The process's heartbeat names its role and its figures.
+  const nodes = await liveNodes(producer, keysFor('app1'));
+  expect(nodes).toEqual([
+    expect.objectContaining({
+      roles: ['edge'],
+      stats: expect.objectContaining({ sessions: expect.any(Number) }),
+    }),
+  ]);
   child.kill('SIGTERM');
   const code = await new Promise((r) => child.once('exit', r));
   expect(code).toBe(0);
   expect(output()).toContain('"moat.stopped"');
+  // Counters are flushed on the way out: one accepted, one refused relay.
+  const samples = await readCounters(producer, keysFor('app1'));
+  expect(samples).toEqual(
+    expect.arrayContaining([
+      { name: 'moat_messages_accepted_total', labels: {}, value: 1 },
+      { name: 'moat_messages_rejected_total', labels: { reason: 'relay-denied' }, value: 1 },
+    ]),
+  );
+  expect(await liveNodes(producer, keysFor('app1'))).toEqual([]);
   await spool.close();
   producer.disconnect();
 });

@@ -5,6 +5,8 @@
 
 import { hostname } from 'node:os';
 import type { MoatConfig } from '@moat/policy';
+import { Counters, connect, Heartbeat, keysFor, processStats } from '@moat/spool';
+import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from './config-load.js';
 import type { Io } from './io.js';
@@ -22,6 +24,8 @@ export type Role = Exclude<(typeof ROLES)[number], 'start'>;
 export interface Service {
   readonly name: string;
   stop(): Promise<void>;
+  /** Figures for this process's heartbeat (sessions, routes, …). */
+  stats?(): Record<string, number>;
 }
 
 export interface RoleContext {
@@ -32,6 +36,8 @@ export interface RoleContext {
   /** This process's id in heartbeats and tracking events: "<hostname>:<pid>". */
   readonly nodeId: string;
   readonly version: string;
+  /** This process's share of the cluster-wide metrics. */
+  readonly counters: Counters;
 }
 
 export async function runRoles(
@@ -46,11 +52,17 @@ export async function runRoles(
   log.info({ event: 'config.loaded', source: loaded.source, roles }, 'moat starting');
 
   let localRedis: LocalRedis | null = null;
+  let processRedis: Redis | null = null;
+  let heartbeat: Heartbeat | null = null;
+  let counters: Counters | null = null;
   const services: Service[] = [];
   const stopAll = async () => {
     for (const s of services.reverse()) {
       await s.stop().catch((err: unknown) => log.error({ event: 'role.stop_failed', role: s.name, err }));
     }
+    await counters?.stop().catch(() => {});
+    await heartbeat?.stop();
+    processRedis?.disconnect();
     await localRedis?.stop();
   };
   try {
@@ -63,15 +75,38 @@ export async function runRoles(
         'started a private redis-server',
       );
     }
+    const nodeId = `${hostname()}:${process.pid}`;
+    const keys = keysFor(config.redis.prefix);
+    const redis = connect(
+      { url: redisUrl, commandTimeout: config.redis.timeout, name: `moat:${nodeId}` },
+      'producer',
+    );
+    processRedis = redis;
+    const processCounters = new Counters(redis, keys);
+    processCounters.start();
+    counters = processCounters;
     const context: RoleContext = {
       config,
       redisUrl,
       log,
       roles,
-      nodeId: `${hostname()}:${process.pid}`,
+      nodeId,
       version: VERSION,
+      counters: processCounters,
     };
     for (const role of roles) services.push(await buildRole(role, context));
+    // One heartbeat per process, with every role's figures.
+    const startedAt = Date.now();
+    heartbeat = new Heartbeat(redis, keys, () => ({
+      id: nodeId,
+      hostname: config.hostname,
+      pid: process.pid,
+      roles,
+      version: VERSION,
+      startedAt,
+      stats: Object.assign(processStats(), ...services.map((s) => s.stats?.() ?? {})),
+    }));
+    heartbeat.start();
   } catch (err) {
     log.fatal({ event: 'moat.start_failed', err }, 'moat could not start');
     await stopAll();

@@ -1,6 +1,9 @@
+import { compileRelayPolicy } from '@moat/policy';
 import { freePort, type SinkMessage, type SmtpSink, startSmtpSink } from '@moat/testkit';
 import { simpleParser } from 'mailparser';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { operatorBounce } from './bounces.js';
 import { type Harness, mxConfig, startHarness } from './test-harness.js';
 
 let h: Harness;
@@ -56,6 +59,31 @@ async function parseDsn(message: SinkMessage) {
 }
 
 describe('bounces', () => {
+  test("an operator's delete-with-DSN (the admin bounce hook) tells the sender, with the reason", async () => {
+    h.dns.set('slow.test', 'MX', [{ preference: 10, exchange: 'mx.slow.test' }]);
+    h.dns.set('mx.slow.test', 'A', ['127.0.0.9']);
+    const { mailbox, remote, run } = await setup('127.0.0.9');
+    remote.setBehaviour({ onRcpt: () => ({ code: 451, message: '4.3.0 Try later' }) });
+    const meta = await run.send('alice@example.com', ['bob@slow.test'], 'Stuck');
+    const job = await run.spool.queue(meta.routes[0]?.routeId ?? '').getJob(meta.routes[0]?.jobId ?? '');
+    if (!job) throw new Error('the job is not in the queue');
+    const hook = operatorBounce(
+      {
+        spool: run.spool,
+        policy: compileRelayPolicy(run.config),
+        hostname: run.config.hostname,
+        enabled: true,
+      },
+      pino({ level: 'silent' }),
+    );
+    await hook(job.data, 'deleted by the operator');
+    const [dsn] = await mailbox.waitForMessages(1);
+    const { status } = await parseDsn(dsn as SinkMessage);
+    expect(status).toContain('Final-Recipient: rfc822; bob@slow.test');
+    expect(status).toContain('Status: 5.0.0');
+    expect(status).toContain('Diagnostic-Code: smtp; 550 5.0.0 deleted by the operator');
+  });
+
   test('5xx at RCPT: a DSN from <> arrives at the sender, a valid multipart/report', async () => {
     h.dns.set('reject.test', 'MX', [{ preference: 10, exchange: 'mx.reject.test' }]);
     h.dns.set('mx.reject.test', 'A', ['127.0.0.6']);

@@ -110,3 +110,21 @@ export async function sendReport(
   );
   return id;
 }
+
+/**
+ * The DSN an operator's "delete with DSN" sends (the admin API's bounce hook): every pending
+ * recipient failed with 5.0.0 and the operator's reason as the diagnostic.
+ */
+export function operatorBounce(ctx: BounceContext, log: Logger) {
+  return async (job: DeliveryJob, reason: string): Promise<void> => {
+    const body = (await ctx.spool.readBody(job.messageId)) ?? Buffer.alloc(0);
+    await sendReport(ctx, log, job, body, {
+      action: 'failed',
+      recipients: job.recipients.map((recipient) => ({
+        recipient,
+        status: '5.0.0',
+        diagnostic: { code: 550, text: `5.0.0 ${reason}` },
+      })),
+    });
+  };
+}

@@ -5,7 +5,7 @@
  * the body when nothing on this route is pending any more.
  */
 import { type DsnRecipient, delayWarningDue, nextRetry, type Route } from '@moat/policy';
-import { type DeliveryJob, type DeliveryJobHandle, deferJob, type Spool } from '@moat/spool';
+import { type Counters, type DeliveryJob, type DeliveryJobHandle, deferJob, type Spool } from '@moat/spool';
 import type { Logger } from 'pino';
 import { type AttemptContext, attemptDelivery, type RecipientResult } from './attempt.js';
 import { type BounceContext, sendReport } from './bounces.js';
@@ -23,6 +23,8 @@ export interface ProcessorContext {
   readonly retry: RetrySettings;
   readonly routeOf: (routeId: string) => Route;
   readonly log: Logger;
+  /** Cluster-wide metrics: deliveries by route and result, delivery latency. */
+  readonly counters?: Counters | undefined;
 }
 
 /** How long a job waits when its host had no free connection (not an attempt). */
@@ -64,7 +66,7 @@ async function processJob(
     { ...ctx.attempt, log },
     { route, sender: data.sender, recipients: data.recipients, body },
   );
-  await record(ctx.spool, log, data, results);
+  await record(ctx.spool, log, data, results, ctx.counters);
 
   const now = Date.now();
   const of = (o: RecipientResult['outcome']) => results.filter((r) => r.outcome === o);
@@ -83,6 +85,7 @@ async function processJob(
     if (decision.action === 'expire') {
       const expired = pending.map((r) => r.recipient);
       log.warn({ event: 'delivery.expired', recipients: expired, attempts }, 'queue lifetime over, bouncing');
+      ctx.counters?.inc('deliveries', { route: data.routeId, result: 'expired' }, expired.length);
       await ctx.spool.track({
         type: 'expired',
         messageId: data.messageId,
@@ -140,7 +143,13 @@ const EVENTS = {
 } as const;
 
 /** One tracking event and one log line per (outcome, host, answer). */
-async function record(spool: Spool, log: Logger, job: DeliveryJob, results: readonly RecipientResult[]) {
+async function record(
+  spool: Spool,
+  log: Logger,
+  job: DeliveryJob,
+  results: readonly RecipientResult[],
+  counters?: Counters,
+) {
   const groups = new Map<string, RecipientResult[]>();
   for (const r of results) {
     const key = JSON.stringify([r.outcome, r.host ?? '', r.text]);
@@ -155,6 +164,10 @@ async function record(spool: Spool, log: Logger, job: DeliveryJob, results: read
       continue;
     }
     const e = EVENTS[first.outcome];
+    counters?.inc('deliveries', { route: job.routeId, result: e.type }, recipients.length);
+    if (first.outcome === 'delivered') {
+      counters?.observe('deliveryLatency', { route: job.routeId }, (Date.now() - job.queuedAt) / 1000);
+    }
     log[e.level](
       { event: e.event, host: first.host, recipients, status: first.status, reply: first.text },
       `${first.outcome}: ${recipients.join(', ')}${first.host ? ` via ${first.host}` : ''}: ${first.text}`,

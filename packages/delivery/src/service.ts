@@ -13,7 +13,7 @@ import {
   type RelayPolicy,
   type Route,
 } from '@moat/policy';
-import { connect, Spool, startRouteWorker, whenReady } from '@moat/spool';
+import { type Counters, connect, spoolFromConfig, startRouteWorker, whenReady } from '@moat/spool';
 import type { Logger } from 'pino';
 import { DnsResolver } from './dns-resolver.js';
 import { ConnectionPool } from './pool.js';
@@ -31,6 +31,8 @@ export interface DeliveryOptions {
   readonly stopTimeout?: number;
   /** Close a connection unused this long (ms). Default 5 s. */
   readonly idleTimeout?: number;
+  /** Cluster-wide metrics registry (deliveries by route and result, latency). */
+  readonly counters?: Counters | undefined;
 }
 
 export interface DeliveryService {
@@ -62,14 +64,7 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
     redis.disconnect();
     throw err;
   }
-  const spool = new Spool({
-    redis,
-    prefix: config.redis.prefix,
-    timeout: config.redis.timeout,
-    ack: config.redis.ack,
-    replicas: config.redis.replicas,
-    node: options.nodeId,
-  });
+  const spool = spoolFromConfig(config, redis, options.nodeId);
   const pool = new ConnectionPool({
     maxPerHost: d.maxConnectionsPerHost,
     maxMessages: d.maxMessagesPerConnection,
@@ -108,6 +103,7 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
   };
 
   const processor = makeProcessor({
+    counters: options.counters,
     spool,
     attempt: {
       resolver: new DnsResolver({ servers: config.dns.servers, timeout: config.dns.timeout }),

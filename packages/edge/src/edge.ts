@@ -5,7 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { compileRelayPolicy, type MoatConfig, Replies, replyText } from '@moat/policy';
-import type { MemoryGuard, Spool } from '@moat/spool';
+import type { Counters, MemoryGuard, Spool } from '@moat/spool';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerResolver } from 'smtp-server';
 import type { Filter } from './filters.js';
@@ -21,6 +21,8 @@ export interface EdgeOptions {
   readonly log: Logger;
   readonly memory?: MemoryGuard;
   readonly filters?: readonly Filter[];
+  /** Cluster-wide metrics: messages received, accepted, and refusals by reason. */
+  readonly counters?: Counters;
   /** Reverse DNS through Moat's resolver (only used when smtp.reverseDns is on). */
   readonly resolver?: SMTPServerResolver;
   /** Listen here instead of config.smtp.listen (tests use port 0). */
@@ -77,6 +79,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     limiter,
     memory: options.memory,
     filters: options.filters ?? [],
+    counters: options.counters,
     isShuttingDown: () => shuttingDown,
     disconnect,
   });

@@ -18,7 +18,7 @@ import {
   replyText,
   rfc5322Date,
 } from '@moat/policy';
-import { type MemoryGuard, newMessageId, type Spool } from '@moat/spool';
+import { type Counters, type MemoryGuard, newMessageId, type Spool } from '@moat/spool';
 import type { Logger } from 'pino';
 import type {
   SMTPServerAddress,
@@ -43,6 +43,7 @@ export interface HandlerDeps {
   readonly limiter: ConnectionLimiter;
   readonly memory?: MemoryGuard | undefined;
   readonly filters: readonly Filter[];
+  readonly counters?: Counters | undefined;
   readonly isShuttingDown: () => boolean;
   /** Close a session after too many errors (needs smtp-server's connection object). */
   readonly disconnect: (sessionId: string, reply: SmtpReplyError) => void;
@@ -83,12 +84,21 @@ export function createHandlers(deps: HandlerDeps) {
         if (isInternal(err))
           state.log.error({ event: `edge.${event}_failed`, err }, 'internal failure, answered 451');
         else
-          state.log.info({ event: `edge.${event}_refused`, code: reply.responseCode, reason: reply.reason });
+          state.log.info({
+            event: `edge.${event}_refused`,
+            code: reply.responseCode,
+            reason: reply.reason,
+            detail: reply.detail,
+          });
+        deps.counters?.inc('rejected', { reason: reply.reason });
         cb(reply);
         if (reply.responseCode >= 500 && ++state.errors >= config.smtp.maxErrors) {
           deps.disconnect(
             session.id,
-            new SmtpReplyError({ code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' }),
+            new SmtpReplyError(
+              { code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' },
+              'too-many-errors',
+            ),
           );
         }
       },
@@ -144,7 +154,7 @@ export function createHandlers(deps: HandlerDeps) {
         (ok) => {
           if (!ok || !user) {
             state.log.warn({ event: 'edge.auth_failed', user: auth.username }, 'authentication failed');
-            return cb(new SmtpReplyError(Replies.authFailed));
+            return cb(new SmtpReplyError(Replies.authFailed, 'auth-failed'));
           }
           state.user = user.name;
           state.log.info({ event: 'edge.auth', user: user.name }, 'authenticated');
@@ -168,7 +178,7 @@ export function createHandlers(deps: HandlerDeps) {
           if (deps.memory?.full) throw new SmtpReplyError(Replies.storageFull, 'redis-memory');
           const sender = parseSender(address.address);
           if (isAddressError(sender))
-            throw new SmtpReplyError(Replies.badSenderSyntax, `sender: ${sender.message}`);
+            throw new SmtpReplyError(Replies.badSenderSyntax, 'sender-syntax', sender.message);
           const id = newMessageId();
           const seq = ++state.txnCount;
           state.txn = {
@@ -222,7 +232,7 @@ export function createHandlers(deps: HandlerDeps) {
         () =>
           deps.disconnect(
             session.id,
-            new SmtpReplyError({ code: 421, enhanced: '4.4.2', text: 'DATA timeout' }),
+            new SmtpReplyError({ code: 421, enhanced: '4.4.2', text: 'DATA timeout' }, 'data-timeout'),
           ),
         config.smtp.dataTimeout,
       );
@@ -231,6 +241,7 @@ export function createHandlers(deps: HandlerDeps) {
           clearTimeout(timer);
           state.inData = false;
           state.txn = null;
+          deps.counters?.inc('accepted');
           cb(null, replyText(queued(id)));
         },
         (err: unknown) => {
@@ -240,7 +251,14 @@ export function createHandlers(deps: HandlerDeps) {
           const reply = toSmtpError(err);
           if (isInternal(err))
             state.log.error({ event: 'edge.data_failed', err }, 'internal failure, answered 451');
-          else state.log.info({ event: 'edge.data_refused', code: reply.responseCode, reason: reply.reason });
+          else
+            state.log.info({
+              event: 'edge.data_refused',
+              code: reply.responseCode,
+              reason: reply.reason,
+              detail: reply.detail,
+            });
+          deps.counters?.inc('rejected', { reason: reply.reason });
           cb(reply);
         },
       );
@@ -262,12 +280,17 @@ async function receive(
   const read = await readData(stream, config.smtp.maxMessageSize);
   if (txn === null) throw new SmtpReplyError(Replies.tempFailure, 'no-transaction');
   if (read.body === null || stream.sizeExceeded) {
-    throw new SmtpReplyError(Replies.messageTooBig, `size ${read.size} > ${config.smtp.maxMessageSize}`);
+    throw new SmtpReplyError(
+      Replies.messageTooBig,
+      'message-too-big',
+      `${read.size} > ${config.smtp.maxMessageSize} bytes`,
+    );
   }
+  deps.counters?.inc('received');
   let body = canonicalLineEndings(read.body);
   const facts = headerFacts(body);
   if (facts.received > config.smtp.maxReceivedHeaders) {
-    throw new SmtpReplyError(Replies.loopDetected, `${facts.received} Received: headers`);
+    throw new SmtpReplyError(Replies.loopDetected, 'loop', `${facts.received} Received: headers`);
   }
   const ctx = { clientIp: state.clientIp, user: state.user };
   const now = new Date();
@@ -293,7 +316,11 @@ async function receive(
       action: filtered.verdict.action,
       reason: filtered.verdict.reason,
     });
-    throw new SmtpReplyError(filtered.verdict.reply, filtered.verdict.reason);
+    throw new SmtpReplyError(
+      filtered.verdict.reply,
+      `filter:${filtered.filter ?? 'unknown'}`,
+      filtered.verdict.reason,
+    );
   }
   const tls = session.secure && session.tlsOptions ? session.tlsOptions : null;
   const received = composeReceived({

@@ -14,8 +14,10 @@ export class SmtpReplyError extends Error {
 
   constructor(
     readonly reply: Reply,
-    /** Why, for the log line (never sent to the client). */
-    readonly reason?: string,
+    /** Why, as a stable code for logs and metrics labels ("relay-denied", "message-too-big"). */
+    readonly reason: string = 'refused',
+    /** Free text for the log line (never sent to the client, never a metrics label). */
+    readonly detail?: string,
   ) {
     super(replyText(reply));
     this.responseCode = reply.code;

@@ -1,7 +1,6 @@
 import { type RedisServer, startRedis } from '@moat/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { metricsKey } from './admin-keys.js';
 import { connect, whenReady } from './connection.js';
 import { Counters, readCounters } from './counters.js';
 import { keysFor } from './keys.js';
@@ -52,11 +51,11 @@ test('a flush that fails keeps its increments for the next one', async () => {
   const keys = keysFor('c2');
   const counters = new Counters(redis, keys);
   // A key of the wrong type makes Redis refuse the increments.
-  await redis.set(metricsKey(keys), 'not a hash');
+  await redis.set(keys.metrics, 'not a hash');
   counters.inc('received');
   await expect(counters.flush()).rejects.toThrow();
   counters.inc('received');
-  await redis.del(metricsKey(keys));
+  await redis.del(keys.metrics);
   await counters.flush();
   expect(await readCounters(redis, keys)).toEqual([
     { name: 'moat_messages_received_total', labels: {}, value: 2 },

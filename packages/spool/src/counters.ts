@@ -13,7 +13,6 @@
  * Metric names, label names and histogram buckets are fixed in METRICS: one place to read.
  */
 import type { Redis } from 'ioredis';
-import { metricsKey } from './admin-keys.js';
 import type { Keys } from './keys.js';
 
 interface MetricDef {
@@ -75,7 +74,7 @@ export class Counters {
 
   constructor(redis: Redis, keys: Keys, options: { readonly flushMs?: number } = {}) {
     this.#redis = redis;
-    this.#key = metricsKey(keys);
+    this.#key = keys.metrics;
     this.#flushMs = options.flushMs ?? 2000;
   }
 
@@ -143,7 +142,7 @@ export class Counters {
 
 /** Every stored series (summed over all nodes). */
 export async function readCounters(redis: Redis, keys: Keys): Promise<Sample[]> {
-  const all = await redis.hgetall(metricsKey(keys));
+  const all = await redis.hgetall(keys.metrics);
   const out: Sample[] = [];
   for (const [field, value] of Object.entries(all)) {
     try {

@@ -1,4 +1,3 @@
-export { DELAYED_SCORE_SCALE, delayedKey, metricsKey } from './admin-keys.js';
 export {
   type ConnectionRole,
   type ConnectionSettings,
@@ -19,7 +18,7 @@ export { SpoolFullError, SpoolUnavailableError, withDeadline } from './errors.js
 export { assertNoEviction, MemoryGuard, type MemoryInfo, memoryInfo } from './health.js';
 export { Heartbeat, liveNodes, type NodeInfo } from './heartbeat.js';
 export { messageIdTime, newMessageId } from './ids.js';
-export { type Keys, keysFor } from './keys.js';
+export { DELAYED_SCORE_SCALE, type Keys, keysFor } from './keys.js';
 export { OLDEST_SCAN, oldestByRoute, type RouteFigures, routeFigures } from './metrics-data.js';
 export { processStats } from './node-stats.js';
 export {
@@ -67,7 +66,7 @@ export {
   parseHeaders,
 } from './queue-message.js';
 export { allRouteStatus, pauseRoute, type RouteStatus, resumeRoute, routeStatus } from './routes.js';
-export { type EnqueueInput, Spool, type SpoolOptions } from './spool.js';
+export { type EnqueueInput, Spool, type SpoolOptions, spoolFromConfig } from './spool.js';
 export { type SweepResult, sweepOrphans } from './sweeper.js';
 export { DEFAULT_MAX_EVENTS, type EventQuery, searchEvents } from './tracking.js';
 export type { ClientFacts, DeliveryJob, MessageMeta, TrackingEvent, TrackingEventType } from './types.js';

@@ -21,6 +21,13 @@ export interface Keys {
   readonly routes: string;
   /** Sorted set: node id → last heartbeat (ms). */
   readonly nodes: string;
+  /** Hash: metric series (JSON `[name, labels]`) → value, summed across every node. */
+  readonly metrics: string;
+  /**
+   * BullMQ's sorted set of a queue's delayed jobs (its documented layout `prefix:queue:delayed`);
+   * the score is `due time (ms) * DELAYED_SCORE_SCALE + sequence`.
+   */
+  delayed(routeId: string): string;
   /** String with TTL: one node's heartbeat details (JSON). */
   node(nodeId: string): string;
   /** The BullMQ queue name of a route (queue names may not contain ":"). */
@@ -32,6 +39,13 @@ export interface Keys {
 }
 
 const QUEUE_PREFIX = 'route.';
+
+/** BullMQ's delayed-set score scale: due time (ms) × 4096. */
+export const DELAYED_SCORE_SCALE = 0x1000;
+
+function queueNameOf(routeId: string): string {
+  return `${QUEUE_PREFIX}${Buffer.from(routeId, 'utf8').toString('base64url')}`;
+}
 
 export function keysFor(prefix: string): Keys {
   const root = `{${prefix}}`;
@@ -45,7 +59,9 @@ export function keysFor(prefix: string): Keys {
     routes: `${root}:routes`,
     nodes: `${root}:nodes`,
     node: (id) => `${root}:node:${id}`,
-    queueName: (routeId) => `${QUEUE_PREFIX}${Buffer.from(routeId, 'utf8').toString('base64url')}`,
+    metrics: `${root}:metrics`,
+    delayed: (routeId) => `${root}:${queueNameOf(routeId)}:delayed`,
+    queueName: queueNameOf,
     routeIdOf: (queueName) =>
       queueName.startsWith(QUEUE_PREFIX)
         ? Buffer.from(queueName.slice(QUEUE_PREFIX.length), 'base64url').toString('utf8')

@@ -2,7 +2,6 @@
  * Queue figures for /metrics, read from Redis so every node reports the same numbers: jobs
  * per route and state, whether the route is paused, and the age of its oldest message.
  */
-import { delayedKey } from './admin-keys.js';
 import { heldScoreFloor, type QueueState } from './queue-jobs.js';
 import type { Spool } from './spool.js';
 import type { MessageMeta } from './types.js';
@@ -36,7 +35,7 @@ async function countsOf(spool: Spool, routeId: string): Promise<Omit<RouteFigure
   const [paused, c, held] = await Promise.all([
     queue.isPaused(),
     queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed'),
-    spool.redis.zcount(delayedKey(spool.keys, routeId), String(heldScoreFloor()), '+inf'),
+    spool.redis.zcount(spool.keys.delayed(routeId), String(heldScoreFloor()), '+inf'),
   ]);
   return {
     routeId,

@@ -9,7 +9,7 @@
  * HELD_AFTER_MS from now: the placement, not the flag, is what keeps workers away.
  */
 import type { Job } from 'bullmq';
-import { DELAYED_SCORE_SCALE, delayedKey } from './admin-keys.js';
+import { DELAYED_SCORE_SCALE } from './keys.js';
 import type { Spool } from './spool.js';
 import type { DeliveryJob } from './types.js';
 
@@ -77,7 +77,7 @@ export async function dueTimes(
   jobIds: readonly string[],
 ): Promise<(number | null)[]> {
   if (jobIds.length === 0) return [];
-  const scores = (await spool.redis.call('ZMSCORE', delayedKey(spool.keys, routeId), ...jobIds)) as (
+  const scores = (await spool.redis.call('ZMSCORE', spool.keys.delayed(routeId), ...jobIds)) as (
     | string
     | null
   )[];

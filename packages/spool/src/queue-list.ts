@@ -4,7 +4,6 @@
  * held by hold time, failed newest first.
  */
 import type { Job } from 'bullmq';
-import { delayedKey } from './admin-keys.js';
 import {
   describeJob,
   dueTimes,
@@ -107,7 +106,7 @@ async function routePage(
     }
     case 'deferred':
     case 'held': {
-      const key = delayedKey(spool.keys, routeId);
+      const key = spool.keys.delayed(routeId);
       const floor = String(heldScoreFloor());
       const [min, max] = state === 'held' ? [floor, '+inf'] : ['-inf', `(${floor}`];
       const [total, ids] = await Promise.all([

@@ -228,3 +228,15 @@ export class Spool {
     this.#queues.clear();
   }
 }
+
+/** A spool with the settings of a Moat config (the redis section), on a given connection. */
+export function spoolFromConfig(
+  config: {
+    readonly redis: { prefix: string; timeout: number; ack: 'local' | 'replicated'; replicas: number };
+  },
+  redis: Redis,
+  node: string,
+): Spool {
+  const { prefix, timeout, ack, replicas } = config.redis;
+  return new Spool({ redis, prefix, timeout, ack, replicas, node });
+}

@@ -1,11 +1,13 @@
 /**
  * The admin role: the admin API (packages/admin) on `admin.listen`, HTTPS when `admin.tls` is
  * set, with its own producer connection to Redis. Starts even while Redis is away (/ready says
- * so) and beats a heartbeat when no edge or worker in this process already does.
+ * so). The process's heartbeat is run-roles.ts's.
  */
 import { readFileSync } from 'node:fs';
 import { buildAdminApp } from '@moat/admin';
-import { connect, Heartbeat, processStats, Spool, whenReady } from '@moat/spool';
+import { operatorBounce } from '@moat/delivery';
+import { compileRelayPolicy } from '@moat/policy';
+import { connect, spoolFromConfig, whenReady } from '@moat/spool';
 import type { RoleContext, Service } from '../run-roles.js';
 
 export async function startAdminRole(context: RoleContext): Promise<Service> {
@@ -31,14 +33,7 @@ export async function startAdminRole(context: RoleContext): Promise<Service> {
   await whenReady(redis, 5000).catch((err: unknown) =>
     log.warn({ event: 'admin.redis_unreachable', err: (err as Error).message }, 'Redis is not reachable yet'),
   );
-  const spool = new Spool({
-    redis,
-    prefix: config.redis.prefix,
-    timeout: config.redis.timeout,
-    ack: config.redis.ack,
-    replicas: config.redis.replicas,
-    node: context.nodeId,
-  });
+  const spool = spoolFromConfig(config, redis, context.nodeId);
   const startedAt = Date.now();
   let app: Awaited<ReturnType<typeof buildAdminApp>>;
   try {
@@ -50,6 +45,15 @@ export async function startAdminRole(context: RoleContext): Promise<Service> {
       log: log.child({ role: 'admin' }),
       https,
       startedAt,
+      bounce: operatorBounce(
+        {
+          spool,
+          policy: compileRelayPolicy(config),
+          hostname: config.hostname,
+          enabled: config.delivery.bounces,
+        },
+        log.child({ role: 'admin' }),
+      ),
     });
     await app.listen({ host: listen.host, port: listen.port });
   } catch (err) {
@@ -65,25 +69,10 @@ export async function startAdminRole(context: RoleContext): Promise<Service> {
     'admin API listening',
   );
 
-  const ownHeartbeat = !context.roles.includes('edge') && !context.roles.includes('worker');
-  const heartbeat = ownHeartbeat
-    ? new Heartbeat(redis, spool.keys, () => ({
-        id: context.nodeId,
-        hostname: config.hostname,
-        pid: process.pid,
-        roles: context.roles,
-        version: context.version,
-        startedAt,
-        stats: processStats(),
-      }))
-    : null;
-  heartbeat?.start();
-
   return {
     name: 'admin',
     async stop() {
       await app.close();
-      await heartbeat?.stop();
       await spool.close();
       redis.disconnect();
     },

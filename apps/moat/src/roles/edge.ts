@@ -1,15 +1,14 @@
 /**
  * The edge role: the SMTP listener with its producer connection to Redis, back-pressure
- * guard, heartbeat and the orphan sweeper.
+ * guard and the orphan sweeper.
  */
 import { Resolver } from 'node:dns';
 import { startEdge } from '@moat/edge';
 import {
   assertNoEviction,
   connect,
-  Heartbeat,
   MemoryGuard,
-  Spool,
+  spoolFromConfig,
   sweepOrphans,
   whenReady,
 } from '@moat/spool';
@@ -44,14 +43,7 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
       });
     });
   }
-  const spool = new Spool({
-    redis,
-    prefix: config.redis.prefix,
-    timeout: config.redis.timeout,
-    ack: config.redis.ack,
-    replicas: config.redis.replicas,
-    node: context.nodeId,
-  });
+  const spool = spoolFromConfig(config, redis, context.nodeId);
   const memory = new MemoryGuard(redis, config.redis.maxMemoryUsage);
   memory.start();
   const edge = await startEdge({
@@ -59,19 +51,9 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
     spool,
     log: log.child({ role: 'edge' }),
     memory,
+    counters: context.counters,
     ...reverseResolver(context),
   });
-  const startedAt = Date.now();
-  const heartbeat = new Heartbeat(redis, spool.keys, () => ({
-    id: context.nodeId,
-    hostname: config.hostname,
-    pid: process.pid,
-    roles: context.roles,
-    version: context.version,
-    startedAt,
-    stats: { sessions: edge.sessions() },
-  }));
-  heartbeat.start();
   const sweeper = setInterval(() => {
     sweepOrphans(redis, spool.keys, ORPHAN_GRACE_MS).then(
       (r) =>
@@ -83,11 +65,11 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
   sweeper.unref();
   return {
     name: 'edge',
+    stats: () => ({ sessions: edge.sessions() }),
     async stop() {
       clearInterval(sweeper);
       await edge.close(Math.min(config.smtp.dataTimeout, 30_000));
       memory.stop();
-      await heartbeat.stop();
       await spool.close();
       redis.disconnect();
     },

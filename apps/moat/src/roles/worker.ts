@@ -8,6 +8,11 @@ export async function startWorkerRole(context: RoleContext): Promise<Service> {
     redisUrl: context.redisUrl,
     log: context.log.child({ role: 'worker' }),
     nodeId: context.nodeId,
+    counters: context.counters,
   });
-  return { name: 'worker', stop: () => delivery.stop() };
+  return {
+    name: 'worker',
+    stop: () => delivery.stop(),
+    stats: () => ({ deliveryRoutes: delivery.routes().length }),
+  };
 }
