@@ -57,7 +57,14 @@ export async function buildAdminApp(options: AdminAppOptions): Promise<FastifyIn
     ...(options.https ? { https: { key: options.https.key, cert: options.https.cert } } : {}),
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: 'array',
+        allErrors: false,
+        allowUnionTypes: true,
+      },
+    },
   }) as unknown as FastifyInstance;
   const deps: AdminDeps = {
     config: options.config,
