@@ -16,6 +16,12 @@ export interface AttemptSettings {
   readonly verifyCertificates: boolean;
   readonly connectTimeout: number;
   readonly commandTimeout: number;
+  /**
+   * Jobs that may wait for a busy relay host (a route with its own hosts, such as the internal
+   * smart host): all of the route's slots, since its mail has nowhere else to go. MX hosts keep
+   * the pool's smaller default, so one slow domain holds only a bounded share of the slots.
+   */
+  readonly relayWaiting: number;
 }
 
 export interface AttemptContext {
@@ -91,8 +97,10 @@ async function deliverGroup(
     const where = describeTarget(target);
     let session: SmtpSession;
     try {
-      session = await ctx.pool.acquire(settings, (s) =>
-        ctx.log.info({ event: 'delivery.tls', host: where, ...s.tls }, `connected to ${where}`),
+      session = await ctx.pool.acquire(
+        settings,
+        (s) => ctx.log.info({ event: 'delivery.tls', host: where, ...s.tls }, `connected to ${where}`),
+        input.route.hops.length > 0 ? ctx.settings.relayWaiting : undefined,
       );
     } catch (err) {
       if (err instanceof HostBusy) {

@@ -71,6 +71,8 @@ describe('connections', () => {
     expect(exchange.connections).toBeGreaterThanOrEqual(4);
     expect(exchange.connections).toBeLessThanOrEqual(8);
     expect(run.service.connectionsOpened()).toBe(exchange.connections);
+    // A relay route's jobs wait for a connection rather than going back to the queue.
+    expect(run.logs.some((l) => l.event === 'delivery.busy')).toBe(false);
   });
 
   test('one slow domain does not hold every slot: mail for another domain goes out meanwhile', async () => {

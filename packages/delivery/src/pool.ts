@@ -53,7 +53,12 @@ export class ConnectionPool {
    * A session for these settings: an idle one (after a successful RSET), a new one, or the
    * next one released. Throws HostBusy, or HostFailure when a new connection fails.
    */
-  async acquire(settings: SessionSettings, opened?: (session: SmtpSession) => void): Promise<SmtpSession> {
+  async acquire(
+    settings: SessionSettings,
+    opened?: (session: SmtpSession) => void,
+    /** How many jobs may wait for this host (default: options.maxWaiting, or maxPerHost). */
+    waitLimit?: number,
+  ): Promise<SmtpSession> {
     const key = hostKey(settings);
     const wanted = settingsKey(settings);
     for (;;) {
@@ -95,7 +100,7 @@ export class ConnectionPool {
         this.#discard(key, stale.session);
         continue;
       }
-      if (host.waiting.length >= (this.#options.maxWaiting ?? this.#options.maxPerHost)) {
+      if (host.waiting.length >= (waitLimit ?? this.#options.maxWaiting ?? this.#options.maxPerHost)) {
         throw new HostBusy(
           `all ${this.#options.maxPerHost} connections to ${settings.target.address} are busy`,
         );

@@ -114,6 +114,7 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
         verifyCertificates: d.verifyCertificates,
         connectTimeout: d.connectTimeout,
         commandTimeout: d.commandTimeout,
+        relayWaiting: d.concurrency,
       },
       log,
     },

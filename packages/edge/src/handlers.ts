@@ -58,10 +58,15 @@ export function createHandlers(deps: HandlerDeps) {
   const stateOf = (session: SMTPServerSession): SessionState => {
     let state = sessions.get(session.id);
     if (state === undefined) {
+      let sessionLog: Logger | undefined;
       state = {
         id: session.id,
         clientIp: session.remoteAddress,
-        log: deps.log.child({ session: session.id }),
+        // Child loggers are made on first use: most sessions log nothing at info level.
+        get log() {
+          sessionLog ??= deps.log.child({ session: session.id });
+          return sessionLog;
+        },
         counted: false,
         user: null,
         txn: null,
@@ -181,12 +186,16 @@ export function createHandlers(deps: HandlerDeps) {
             throw new SmtpReplyError(Replies.badSenderSyntax, 'sender-syntax', sender.message);
           const id = newMessageId();
           const seq = ++state.txnCount;
+          let txnLog: Logger | undefined;
           state.txn = {
             id,
             seq,
             sender: 'null' in sender ? '' : sender.address,
             accepted: [],
-            log: state.log.child({ txn: seq, msg: id }),
+            get log() {
+              txnLog ??= state.log.child({ txn: seq, messageId: id });
+              return txnLog;
+            },
           };
         },
         cb,

@@ -79,5 +79,7 @@ export function isLoopback(ip: string): boolean {
 
 /** Whether text is an IP address literal (v4 or v6). */
 export function isIp(text: string): boolean {
+  // Fast path for the common case, a host name: an IP address has only digits and dots, or a colon.
+  if (!text.includes(':') && !/^[\d.]+$/.test(text)) return false;
   return ipaddr.isValid(text) && (ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text));
 }

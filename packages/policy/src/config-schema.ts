@@ -126,7 +126,7 @@ const delivery = z.strictObject({
   /** Delivery slots per route, in each worker process. */
   concurrency: positiveInt.prefault(20),
   /** At most this many simultaneous connections to one destination host, per worker. */
-  maxConnectionsPerHost: positiveInt.prefault(5),
+  maxConnectionsPerHost: positiveInt.prefault(20),
   /** Messages sent over one connection before it is closed. */
   maxMessagesPerConnection: positiveInt.prefault(100),
   /** Delay before each retry; the last one repeats. */

@@ -35,7 +35,6 @@ export function redisOptions(settings: ConnectionSettings, role: ConnectionRole)
       ...reconnect,
       ...(settings.name ? { connectionName: settings.name } : {}),
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
       ...(settings.commandTimeout ? { commandTimeout: settings.commandTimeout } : {}),

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { SpoolUnavailableError, withDeadline } from './errors.js';
 import { newMessageId } from './ids.js';
 import { type Keys, keysFor } from './keys.js';
-import { appendEvent } from './tracking.js';
+import { DEFAULT_MAX_EVENTS, eventFields } from './tracking.js';
 import type { ClientFacts, DeliveryJob, MessageMeta, TrackingEvent } from './types.js';
 
 export interface SpoolOptions {
@@ -54,6 +54,38 @@ if redis.call('SCARD', KEYS[1]) == 0 then
 end
 return 0
 `;
+
+// Write a message in one atomic step (a script, not MULTI: one command, no pipeline object per
+// message): body, metadata, the set of job ids that hold the body, the index by time, routes
+// seen for the first time, and the "received" tracking event.
+// KEYS: body, meta, jobs, messages, routes, events
+// ARGV: body, meta JSON, receivedAt, id, maxEvents, n, jobId×n, m, (routeId, routeJSON)×m, event fields…
+const WRITE_SCRIPT = `
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], 'json', ARGV[2])
+local n = tonumber(ARGV[6])
+local i = 7
+for j = 1, n do
+  redis.call('SADD', KEYS[3], ARGV[i])
+  i = i + 1
+end
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+local m = tonumber(ARGV[i])
+i = i + 1
+for j = 1, m do
+  redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[5], '*', unpack(ARGV, i))
+return 1
+`;
+
+type ScriptedRedis = Redis & { moatWrite(...args: (string | Buffer)[]): Promise<number> };
+
+function scripted(redis: Redis): ScriptedRedis {
+  if (!('moatWrite' in redis)) redis.defineCommand('moatWrite', { numberOfKeys: 6, lua: WRITE_SCRIPT });
+  return redis as ScriptedRedis;
+}
 
 export class Spool {
   readonly keys: Keys;
@@ -118,20 +150,6 @@ export class Spool {
 
   async #write(meta: MessageMeta, input: EnqueueInput): Promise<void> {
     const k = this.keys;
-    const tx = this.#redis.multi();
-    tx.set(k.body(meta.id), input.body);
-    tx.hset(k.meta(meta.id), 'json', JSON.stringify(meta));
-    tx.sadd(k.jobs(meta.id), ...meta.routes.map((r) => r.jobId));
-    tx.zadd(k.messages, String(meta.receivedAt), meta.id);
-    for (const r of meta.routes) {
-      if (!this.#knownRoutes.has(r.routeId)) {
-        tx.hsetnx(
-          k.routes,
-          r.routeId,
-          JSON.stringify({ queue: k.queueName(r.routeId), since: meta.receivedAt }),
-        );
-      }
-    }
     const received: TrackingEvent = {
       type: 'received',
       messageId: meta.id,
@@ -142,17 +160,36 @@ export class Spool {
       client: meta.client.ip,
       ...(this.#options.node ? { node: this.#options.node } : {}),
     };
-    appendEvent(tx, k.events, received, this.#options.maxEvents);
-    // The transaction and the job writes go out together, without waiting for each other:
-    // Redis takes them in one read, so with appendfsync always they share one fsync. Either
-    // half failing fails the whole enqueue (451): a job without a body is dropped by the
-    // worker, a body without a job is removed by the orphan sweeper; nothing acknowledged is lost.
-    const committed = tx.exec().then((results) => {
-      const failed = results?.find(([err]) => err !== null);
-      if (results === null || failed)
-        throw new SpoolUnavailableError(`the write was refused: ${failed?.[0]?.message ?? 'aborted'}`);
-      for (const r of meta.routes) this.#knownRoutes.add(r.routeId);
-    });
+    const newRoutes = meta.routes.filter((r) => !this.#knownRoutes.has(r.routeId));
+    // The write and the job writes go out together, without waiting for each other: Redis
+    // takes them in one read, so with appendfsync always they share one fsync. Either half
+    // failing fails the whole enqueue (451): a job without a body is dropped by the worker, a
+    // body without a job is removed by the orphan sweeper; nothing acknowledged is lost.
+    const committed = scripted(this.#redis)
+      .moatWrite(
+        k.body(meta.id),
+        k.meta(meta.id),
+        k.jobs(meta.id),
+        k.messages,
+        k.routes,
+        k.events,
+        input.body,
+        JSON.stringify(meta),
+        String(meta.receivedAt),
+        meta.id,
+        String(this.#options.maxEvents ?? DEFAULT_MAX_EVENTS),
+        String(meta.routes.length),
+        ...meta.routes.map((r) => r.jobId),
+        String(newRoutes.length),
+        ...newRoutes.flatMap((r) => [
+          r.routeId,
+          JSON.stringify({ queue: k.queueName(r.routeId), since: meta.receivedAt }),
+        ]),
+        ...eventFields(received),
+      )
+      .then(() => {
+        for (const r of newRoutes) this.#knownRoutes.add(r.routeId);
+      });
     const jobs = meta.routes.map((r) =>
       this.queue(r.routeId).add(
         'deliver',
@@ -208,14 +245,9 @@ export class Spool {
 
   /** Append a tracking event (best effort for the caller: errors propagate). */
   async track(event: TrackingEvent): Promise<void> {
-    const tx = this.#redis.multi();
-    appendEvent(
-      tx,
-      this.keys.events,
-      { ...event, ...(this.#options.node ? { node: this.#options.node } : {}) },
-      this.#options.maxEvents,
-    );
-    await tx.exec();
+    const fields = eventFields({ ...event, ...(this.#options.node ? { node: this.#options.node } : {}) });
+    const max = String(this.#options.maxEvents ?? DEFAULT_MAX_EVENTS);
+    await this.#redis.xadd(this.keys.events, 'MAXLEN', '~', max, '*', ...fields);
   }
 
   /** Every route that ever had mail, with its queue name. */

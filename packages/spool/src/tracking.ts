@@ -1,15 +1,11 @@
 /** Tracking events in a capped Redis stream: write one, read them back filtered. */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { TrackingEvent } from './types.js';
 
 export const DEFAULT_MAX_EVENTS = 100_000;
 
-export function appendEvent(
-  tx: ChainableCommander,
-  key: string,
-  event: TrackingEvent,
-  maxEvents = DEFAULT_MAX_EVENTS,
-): void {
+/** The stream entry's field/value list for an event. */
+export function eventFields(event: TrackingEvent): string[] {
   const fields: string[] = [
     'type',
     event.type,
@@ -24,7 +20,7 @@ export function appendEvent(
   }
   if (event.recipients) fields.push('rcpt', event.recipients.join(','));
   if (event.size !== undefined) fields.push('size', String(event.size));
-  tx.xadd(key, 'MAXLEN', '~', String(maxEvents), '*', ...fields);
+  return fields;
 }
 
 export interface EventQuery {
