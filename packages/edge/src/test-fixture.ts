@@ -91,14 +91,20 @@ export class RawClient {
     socket.on('error', () => {});
   }
 
-  static open(port: number, options: { greeting?: boolean; preamble?: Buffer } = {}): Promise<RawClient> {
+  static open(
+    port: number,
+    options: { greeting?: boolean; preamble?: Buffer; localAddress?: string } = {},
+  ): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = tcpConnect(port, '127.0.0.1', async () => {
-        if (options.preamble) socket.write(options.preamble);
-        const client = new RawClient(socket);
-        if (options.greeting !== false) await client.reply();
-        resolve(client);
-      });
+      const socket = tcpConnect(
+        { port, host: '127.0.0.1', ...(options.localAddress ? { localAddress: options.localAddress } : {}) },
+        async () => {
+          if (options.preamble) socket.write(options.preamble);
+          const client = new RawClient(socket);
+          if (options.greeting !== false) await client.reply();
+          resolve(client);
+        },
+      );
       socket.once('error', reject);
     });
   }
