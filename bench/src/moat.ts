@@ -21,21 +21,26 @@ export async function startMoat(opts: {
   redisUrl: string;
   sinkPort: number;
   prefix: string;
-  extra?: string;
+  /** Extra smtp keys (e.g. idleTimeout). */
+  smtp?: Record<string, unknown>;
 }): Promise<MoatRun> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-bench-'));
   const file = join(dir, 'moat.yaml');
-  writeFileSync(
-    file,
-    `hostname: moat-bench.localdomain
-redis: { url: "${opts.redisUrl}", prefix: ${opts.prefix} }
-smtp: { listen: ["127.0.0.1:${opts.port}"], maxConnections: 20000, maxConnectionsPerClient: 20000 }
-inbound: { domains: { example.com: "[127.0.0.1]:${opts.sinkPort}" } }
-admin: { listen: null }
-log: { level: warn }
-${opts.extra ?? ''}
-`,
-  );
+  // YAML is a superset of JSON: the harness writes its config as JSON.
+  const config = {
+    hostname: 'moat-bench.localdomain',
+    redis: { url: opts.redisUrl, prefix: opts.prefix },
+    smtp: {
+      listen: [`127.0.0.1:${opts.port}`],
+      maxConnections: 20000,
+      maxConnectionsPerClient: 20000,
+      ...opts.smtp,
+    },
+    inbound: { domains: { 'example.com': `[127.0.0.1]:${opts.sinkPort}` } },
+    admin: { listen: null },
+    log: { level: 'warn' },
+  };
+  writeFileSync(file, JSON.stringify(config, null, 2));
   const roles =
     opts.layout === 'edge' ? [['edge']] : opts.layout === 'start' ? [['start']] : [['edge'], ['worker']];
   const procs = roles.map((args) => start(BIN, [...args, '--config', file]));

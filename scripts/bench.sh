@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Benchmarks (docs/benchmarks.md): Moat against Postfix on this machine, in one run.
+#   scripts/bench.sh            the full matrix (about 20 minutes on 2 cores)
+#   scripts/bench.sh --quick    10 KB messages, 20 sessions, 3 rounds
+#   scripts/bench.sh idle       memory per idle connection (10,000 connections)
+#   scripts/bench.sh scaling    accept throughput with 1, 2, 3 edge processes
+# Everything runs on loopback and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh --test
+case "${1:-}" in
+  idle) shift; exec node bench/dist/idle.js "$@" ;;
+  scaling) shift; exec node bench/dist/scaling.js "$@" ;;
+  *) exec node bench/dist/run.js "$@" ;;
+esac
