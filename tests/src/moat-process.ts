@@ -2,7 +2,7 @@
  * A real `moat` process (the built command, apps/moat/bin/moat) for end-to-end suites: spawned
  * with a config file, its JSON log lines collected, stopped or killed by its PID only.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -19,18 +19,22 @@ export interface MoatProcess {
   stop(timeoutMs?: number): Promise<number | 'timeout'>;
 }
 
-/** Writes `config` (JSON is YAML) into `dir` and starts `moat <role> --config <file>`. */
+/**
+ * Writes `config` (JSON is YAML) into `dir` and starts `moat <role> --config <file>`. The
+ * environment is PATH and `env` only.
+ */
 export async function startMoat(
   role: string,
   config: unknown,
   dir: string,
   name: string,
+  env: Record<string, string> = {},
 ): Promise<MoatProcess> {
   const file = path.join(dir, `${name}.yaml`);
   await writeFile(file, JSON.stringify(config, null, 2));
   const child = spawn(process.execPath, [BIN, role, '--config', file], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '' },
+    env: { PATH: process.env.PATH ?? '', ...env },
   });
   const logs: Record<string, unknown>[] = [];
   let pending = '';
@@ -84,6 +88,35 @@ export async function startMoat(
       return result;
     },
   };
+}
+
+export interface MoatRun {
+  /** The exit code; 128 when a signal ended it (the timeout kills it). */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a one-shot command (`moat config check …`, `moat route list …`) to its end, bounded by
+ * `timeoutMs`. The environment is PATH and `env` only.
+ */
+export function runMoat(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  timeoutMs = 20_000,
+): Promise<MoatRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env.PATH ?? '', ...env }, timeout: timeoutMs, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 128;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
 }
 
 function alive(child: ChildProcess): boolean {

@@ -1,6 +1,7 @@
 /**
- * Runs one or more roles in this process until SIGTERM/SIGINT, then stops them in reverse
- * order (edge first stops taking mail, workers finish their jobs, Redis goes last).
+ * Runs one or more roles in this process until SIGTERM/SIGINT, then stops them in the order
+ * they started: the edge first stops taking mail (and lets DATA in progress finish), then the
+ * workers finish their jobs, then the admin API; the private Redis goes last.
  */
 
 import { hostname } from 'node:os';
@@ -57,7 +58,7 @@ export async function runRoles(
   let counters: Counters | null = null;
   const services: Service[] = [];
   const stopAll = async () => {
-    for (const s of services.reverse()) {
+    for (const s of services) {
       await s.stop().catch((err: unknown) => log.error({ event: 'role.stop_failed', role: s.name, err }));
     }
     await counters?.stop().catch(() => {});

@@ -4,7 +4,7 @@
  * those in DATA finish (bounded), then close what is left.
  */
 import type { AddressInfo } from 'node:net';
-import { compileRelayPolicy, type MoatConfig, Replies, replyText } from '@moat/policy';
+import { compileRelayPolicy, type MoatConfig, parseCidr, Replies, replyText } from '@moat/policy';
 import type { Counters, MemoryGuard, Spool } from '@moat/spool';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerResolver } from 'smtp-server';
@@ -53,6 +53,10 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
       { event: 'edge.tls_self_signed' },
       'no smtp.tls configured: STARTTLS uses a self-signed certificate',
     );
+  const trustedProxies = config.smtp.trustedProxies.flatMap((text) => {
+    const r = parseCidr(text);
+    return r.ok ? [r.value] : [];
+  });
   const limiter = new ConnectionLimiter(config.smtp.maxConnections, config.smtp.maxConnectionsPerClient);
   const servers: SMTPServer[] = [];
   let shuttingDown = false;
@@ -118,7 +122,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     server.on('error', (err) =>
       log.warn({ event: 'edge.server_error', err: err.message }, 'SMTP server error'),
     );
-    if (config.smtp.proxyProtocol) acceptProxyV2(server.server);
+    if (config.smtp.proxyProtocol) acceptProxyV2(server.server, trustedProxies);
     await new Promise<void>((resolve, reject) => {
       server.server.once('error', reject);
       server.listen(address.port, address.host, () => {

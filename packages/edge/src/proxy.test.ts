@@ -10,7 +10,7 @@ let t: TestEdge;
 beforeAll(async () => {
   redis = await startRedis();
   t = await startTestEdge(redis, {
-    smtp: { listen: ['127.0.0.1:2525'], proxyProtocol: true },
+    smtp: { listen: ['127.0.0.1:2525'], proxyProtocol: true, trustedProxies: ['127.0.0.1/32'] },
     outbound: { clients: ['10.99.0.0/16'] },
   });
 });
@@ -68,6 +68,15 @@ describe('PROXY protocol', () => {
     const untrusted = await relayAttempt(v2('198.51.100.7', '192.0.2.25', 40000, 25));
     expect(untrusted.rcpt).toBe('550 5.7.1 Relaying denied');
     untrusted.client.close();
+  });
+
+  test('a client that is not a trusted load balancer cannot claim an address with a PROXY header', async () => {
+    const c = await RawClient.open(t.port, {
+      greeting: false,
+      localAddress: '127.0.0.5',
+      preamble: Buffer.from('PROXY TCP4 10.99.1.2 192.0.2.25 40000 25\r\n'),
+    });
+    expect(await c.reply()).toBe('(closed)');
   });
 
   test('a connection without a PROXY header gets no session', async () => {

@@ -2,18 +2,24 @@
  * PROXY protocol v2 (binary) for load balancers that send it: smtp-server reads v1 (text)
  * headers itself, so a v2 header is read here and handed on as the equivalent v1 line.
  * A connection that starts with anything else goes to smtp-server untouched (it refuses a
- * missing header when useProxy is on).
+ * missing header when useProxy is on). Only the trusted load balancers may connect at all:
+ * anyone else could send a header claiming to be a trusted client.
  */
 import type { Server, Socket } from 'node:net';
+import { type Cidr, ipInAny } from '@moat/policy';
 
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V2_HEADER_LENGTH = 16;
 
 /** Wrap the server's connection listener so v2 headers are translated first. */
-export function acceptProxyV2(server: Server): void {
+export function acceptProxyV2(server: Server, trusted: readonly Cidr[]): void {
   const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
+    if (!ipInAny(socket.remoteAddress ?? '', trusted)) {
+      socket.destroy();
+      return;
+    }
     readHeader(socket).then(
       (prefix) => {
         if (prefix.length > 0) socket.unshift(prefix);

@@ -54,35 +54,48 @@ const user = z.strictObject({
     ),
 });
 
-const smtp = z.strictObject({
-  listen: z.array(listenAddress).min(1, 'needs at least one address').prefault(['0.0.0.0:25']),
-  /** Greeting text after "220 <hostname> ESMTP". */
-  banner: z.string().prefault('Moat'),
-  maxMessageSize: size.prefault('35MB'),
-  maxRecipients: positiveInt.prefault(100),
-  maxConnections: positiveInt.prefault(1000),
-  maxConnectionsPerClient: positiveInt.prefault(50),
-  /** More Received: headers than this is a mail loop (554 5.4.6). */
-  maxReceivedHeaders: positiveInt.prefault(30),
-  /** Failed commands before the session is closed. */
-  maxErrors: positiveInt.prefault(10),
-  idleTimeout: duration.prefault('5m'),
-  dataTimeout: duration.prefault('10m'),
-  /** Pause before the greeting to catch clients that talk first (0 = off). */
-  greetingDelay: duration.prefault('0s'),
-  /** null: a self-signed certificate is made at start so STARTTLS still works. */
-  tls: z
-    .strictObject({ key: z.string().min(1), cert: z.string().min(1) })
-    .nullable()
-    .prefault(null),
-  /** Allow AUTH without TLS (never do this on the Internet). */
-  allowInsecureAuth: z.boolean().prefault(false),
-  /** Expect a PROXY protocol v1/v2 header from a load balancer on every connection. */
-  proxyProtocol: z.boolean().prefault(false),
-  /** Look up the client's host name for Received: (only through dns.servers). */
-  reverseDns: z.boolean().prefault(false),
-  users: z.array(user).prefault([]),
-});
+const smtp = z
+  .strictObject({
+    listen: z.array(listenAddress).min(1, 'needs at least one address').prefault(['0.0.0.0:25']),
+    /** Greeting text after "220 <hostname> ESMTP". */
+    banner: z.string().prefault('Moat'),
+    maxMessageSize: size.prefault('35MB'),
+    maxRecipients: positiveInt.prefault(100),
+    maxConnections: positiveInt.prefault(1000),
+    maxConnectionsPerClient: positiveInt.prefault(50),
+    /** More Received: headers than this is a mail loop (554 5.4.6). */
+    maxReceivedHeaders: positiveInt.prefault(30),
+    /** Failed commands before the session is closed. */
+    maxErrors: positiveInt.prefault(10),
+    idleTimeout: duration.prefault('5m'),
+    dataTimeout: duration.prefault('10m'),
+    /** Pause before the greeting to catch clients that talk first (0 = off). */
+    greetingDelay: duration.prefault('0s'),
+    /** null: a self-signed certificate is made at start so STARTTLS still works. */
+    tls: z
+      .strictObject({ key: z.string().min(1), cert: z.string().min(1) })
+      .nullable()
+      .prefault(null),
+    /** Allow AUTH without TLS (never do this on the Internet). */
+    allowInsecureAuth: z.boolean().prefault(false),
+    /** Expect a PROXY protocol v1/v2 header from a load balancer on every connection. */
+    proxyProtocol: z.boolean().prefault(false),
+    /** The load balancers (CIDRs) whose PROXY headers are believed; everyone else is refused. */
+    trustedProxies: z.array(cidr).prefault([]),
+    /** Look up the client's host name for Received: (only through dns.servers). */
+    reverseDns: z.boolean().prefault(false),
+    users: z.array(user).prefault([]),
+  })
+  .superRefine((section, ctx) => {
+    if (section.proxyProtocol && section.trustedProxies.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['trustedProxies'],
+        message:
+          'smtp.proxyProtocol is on, so name the load balancers whose PROXY headers may be believed (anyone else could claim to be a trusted client)',
+      });
+    }
+  });
 
 const inbound = z
   .strictObject({

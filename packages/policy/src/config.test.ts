@@ -160,6 +160,12 @@ const rejected: [name: string, doc: Record<string, unknown>, path: string, why: 
     'smtp.users[0].password',
     /moat user hash/,
   ],
+  [
+    'PROXY protocol without trusted proxies',
+    { ...base, smtp: { proxyProtocol: true } },
+    'smtp.trustedProxies',
+    /name the load balancers/,
+  ],
   ['bad log level', { ...base, log: { level: 'loud' } }, 'log.level', /.+/],
 ];
 

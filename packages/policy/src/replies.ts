@@ -28,7 +28,6 @@ export const Replies = Object.freeze({
   tooManyConnections: reply(421, '4.7.0', 'Too many connections, try again later'),
   tooManyConnectionsFromYou: reply(421, '4.7.0', 'Too many connections from your address, try again later'),
   shuttingDown: reply(421, '4.3.2', 'Service shutting down, try again later'),
-  tlsRequiredForAuth: reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
   authFailed: reply(535, '5.7.8', 'Authentication credentials invalid'),
   filterRejected: reply(554, '5.7.1', 'Message rejected by content filter'),
   filterDeferred: reply(451, '4.7.1', 'Message deferred by content filter, try again later'),

@@ -1,0 +1,180 @@
+/**
+ * The README's promise, end to end through one real `moat start` (edge, worker and admin in
+ * one process): mail from anyone for our domain reaches the smart host byte for byte (after
+ * the Received: header Moat adds); mail from an allowed network goes out by MX (testkit DNS
+ * on loopback) to a host on 127.0.0.2; anyone else trying to relay is refused, whatever
+ * address trick they use. The untrusted client is 127.0.0.3; only 127.0.0.1 may relay.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  type DnsServer,
+  freePort,
+  type RedisServer,
+  type SmtpSink,
+  startDns,
+  startRedis,
+  startSmtpSink,
+} from '@moat/testkit';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type MoatProcess, startMoat } from './moat-process.js';
+import { dotStuff, RawSmtp } from './smtp-client.js';
+
+const UNTRUSTED = '127.0.0.3';
+
+let dir: string;
+let redis: RedisServer;
+let dns: DnsServer;
+let smarthost: SmtpSink;
+let mx: SmtpSink;
+let moat: MoatProcess;
+let smtpPort: number;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'moat-relay-'));
+  redis = await startRedis({ appendfsync: 'always' });
+  smarthost = await startSmtpSink({ tls: false });
+  mx = await startSmtpSink({ host: '127.0.0.2' }); // offers STARTTLS
+  dns = await startDns({
+    'remote.test': { MX: [{ preference: 10, exchange: 'mx.remote.test' }] },
+    'mx.remote.test': { A: ['127.0.0.2'] },
+  });
+  smtpPort = await freePort();
+  moat = await startMoat(
+    'start',
+    {
+      hostname: 'relay.test',
+      dataDir: dir,
+      redis: { url: redis.url, prefix: 'relay' },
+      smtp: { listen: [`127.0.0.1:${smtpPort}`] },
+      inbound: { domains: { 'example.com': `[127.0.0.1]:${smarthost.port}` } },
+      outbound: { clients: ['127.0.0.1/32'], smarthost: null },
+      delivery: { mxPort: mx.port, retry: ['1s'] },
+      dns: { servers: [dns.server] },
+      admin: { listen: null },
+    },
+    dir,
+    'relay',
+  );
+  await moat.waitForEvent('moat.ready');
+});
+afterAll(async () => {
+  await moat?.stop();
+  await mx?.close();
+  await smarthost?.close();
+  await dns?.close();
+  await redis?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** `raw` without its first header field when that is a Received: (with its folded lines). */
+function withoutFirstReceived(raw: Buffer): { received: string; rest: Buffer } {
+  const text = raw.toString('latin1');
+  if (!/^Received:/i.test(text)) return { received: '', rest: raw };
+  let end = text.indexOf('\r\n') + 2;
+  while (end > 1 && (text[end] === ' ' || text[end] === '\t')) end = text.indexOf('\r\n', end) + 2;
+  return { received: text.slice(0, end), rest: raw.subarray(end) };
+}
+
+test('inbound from anyone: the smart host gets the message byte for byte after the Received: header', async () => {
+  const message = Buffer.from(
+    [
+      'From: "Alice Example" <alice@elsewhere.test>',
+      'To: bob@example.com',
+      'Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= from the Internet',
+      'Date: Sat, 28 Nov 2026 10:00:00 +0000',
+      'Message-ID: <inbound-1@elsewhere.test>',
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: 8bit',
+      'X-Folded: first part',
+      '\tsecond part',
+      '',
+      'Grüße, 8-bit text — with a dash',
+      '.a line that starts with a dot',
+      '..two dots',
+      '.',
+      'trailing spaces   ',
+      '\ttab-indented',
+      '',
+      '',
+      'last line',
+      '',
+    ].join('\r\n'),
+    'utf8',
+  );
+  const c = await RawSmtp.connect({ port: smtpPort, localAddress: UNTRUSTED });
+  expect(await c.cmd('EHLO mx.elsewhere.test')).toMatch(/^250/);
+  const reply = await c.send('alice@elsewhere.test', ['bob@example.com'], dotStuff(message));
+  expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
+  const queueId = reply.split(' ').pop() ?? '';
+  await c.quit();
+
+  const [got] = await smarthost.waitForMessages(1, 20_000);
+  expect(got?.mailFrom).toBe('alice@elsewhere.test');
+  expect(got?.rcptTo).toEqual(['bob@example.com']);
+  const { received, rest } = withoutFirstReceived(got?.raw ?? Buffer.alloc(0));
+  expect(received).toMatch(/^Received: from mx\.elsewhere\.test \(unknown \[127\.0\.0\.3\]\)/);
+  expect(received).toContain('by relay.test');
+  expect(received).toContain(queueId);
+  expect(rest.equals(message)).toBe(true);
+  expect(rest.toString('utf8')).toBe(message.toString('utf8')); // the readable diff if not
+});
+
+test('outbound from an allowed network: by MX through DNS to 127.0.0.2, STARTTLS, Message-ID and Date added', async () => {
+  const c = await RawSmtp.connect({ port: smtpPort });
+  expect(await c.cmd('EHLO exchange.example.com')).toMatch(/^250/);
+  const message =
+    'From: bob@example.com\r\nTo: carol@remote.test\r\nSubject: outbound\r\n\r\nHello Carol\r\n';
+  expect(await c.send('bob@example.com', ['carol@remote.test'], message)).toMatch(/^250 2\.0\.0 /);
+  await c.quit();
+
+  const [got] = await mx.waitForMessages(1, 20_000);
+  expect(got?.rcptTo).toEqual(['carol@remote.test']);
+  expect(got?.mailFrom).toBe('bob@example.com');
+  expect(got?.remoteAddress).toBe('127.0.0.1');
+  expect(got?.secure).toBe(true);
+  const text = got?.raw.toString('latin1') ?? '';
+  expect(text).toMatch(/^Received: from exchange\.example\.com/);
+  expect(text).toMatch(/\r\nMessage-ID: <[^>]+@relay\.test>\r\n/);
+  expect(text).toMatch(/\r\nDate: /);
+  expect(text.endsWith('\r\n\r\nHello Carol\r\n')).toBe(true);
+  expect(dns.queries).toContainEqual({ name: 'remote.test', type: 'MX' });
+  expect(dns.queries).toContainEqual({ name: 'mx.remote.test', type: 'A' });
+});
+
+/**
+ * Each attempt and who refuses it: Moat's relay policy (550 5.7.1), or, for forms its strict
+ * address syntax check does not take at all, smtp-server before the policy sees them (501 5.1.3).
+ */
+const RELAY_ATTEMPTS = [
+  ['a foreign domain', 'dave@remote.test', '550 5.7.1'],
+  ['the percent hack', 'dave%remote.test@example.com', '550 5.7.1'],
+  ['a bang path', 'remote.test!dave@example.com', '550 5.7.1'],
+  ['a source route', '@example.com:dave@remote.test', '550 5.7.1'],
+  ['an address literal', 'dave@[127.0.0.2]', '550 5.7.1'],
+  ['a quoted local part holding "@"', '"dave@remote.test"@example.com', '501 5.1.3'],
+  ['two "@"', 'dave@remote.test@example.com', '501 5.1.3'],
+  ['a trailing dot', 'dave@example.com.', '501 5.1.3'],
+] as const;
+
+test.each(RELAY_ATTEMPTS)('relay from outside refused: %s (%s) with %s', async (_name, recipient, reply) => {
+  const c = await RawSmtp.connect({ port: smtpPort, localAddress: UNTRUSTED });
+  expect(await c.cmd('EHLO spammer.test')).toMatch(/^250/);
+  expect(await c.cmd('MAIL FROM:<spammer@elsewhere.test>')).toMatch(/^250/);
+  expect((await c.cmd(`RCPT TO:<${recipient}>`)).slice(0, reply.length + 1)).toBe(`${reply} `);
+  // With no recipient accepted there is nothing to send.
+  expect(await c.cmd('DATA')).toMatch(/^5\d\d /);
+  await c.quit();
+});
+
+test('nothing a stranger tried was queued or delivered', async () => {
+  // Every attempt got its answer before this test; give a wrongly queued message time to show.
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(mx.messages.map((m) => m.mailFrom)).toEqual(['bob@example.com']);
+  expect(smarthost.messages.map((m) => m.mailFrom)).toEqual(['alice@elsewhere.test']);
+  expect(moat.logs.filter((l) => l.event === 'edge.queued')).toHaveLength(2);
+  const byPolicy = RELAY_ATTEMPTS.filter(([, , reply]) => reply.startsWith('550'));
+  expect(moat.logs.filter((l) => l.event === 'edge.rcpt_rejected')).toHaveLength(byPolicy.length);
+});
