@@ -21,6 +21,17 @@ afterAll(async () => {
 });
 
 describe('inbound: our domains go to their smart host', () => {
+  test('BODY=8BITMIME is declared exactly for messages with 8-bit bytes', async () => {
+    const exchange = await sink();
+    const run = await h.start({ inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } } });
+    await run.send('someone@elsewhere.test', ['a@example.com'], 'Plain ASCII');
+    await run.send('someone@elsewhere.test', ['b@example.com'], 'Grüße');
+    const messages = await exchange.waitForMessages(2);
+    const bodyOf = (rcpt: string) => messages.find((m) => m.rcptTo.includes(rcpt))?.body;
+    expect(bodyOf('a@example.com')).toBe('7bit');
+    expect(bodyOf('b@example.com')).toBe('8bitmime');
+  });
+
   test('a message for example.com arrives at [127.0.0.1]:port, body intact, job released', async () => {
     const exchange = await sink();
     const run = await h.start({ inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } } });

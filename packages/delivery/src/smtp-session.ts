@@ -4,6 +4,7 @@
  * per recipient, RSET for the next one, QUIT. Hosts are always IP addresses here: names were
  * resolved through Moat's own resolver, so nodemailer never asks the system's.
  */
+import { isAscii } from 'node:buffer';
 import { isIP } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { TlsMode } from '@moat/policy';
@@ -127,7 +128,7 @@ export class SmtpSession {
       from: sender,
       to: [...recipients],
       size: body.length,
-      use8BitMime: body.some((byte) => byte > 0x7f),
+      use8BitMime: !isAscii(body),
     };
     return new Promise((resolve) => {
       this.#conn.send(envelope, body, (err, info) => {

@@ -7,16 +7,22 @@
 const CR = 0x0d;
 const LF = 0x0a;
 
+/** Whether the body has a CR not followed by LF, or an LF not preceded by CR. */
+function hasBareEnding(body: Buffer): boolean {
+  // Native searches jump from line end to line end; the bytes between are never touched in JS.
+  for (let i = body.indexOf(LF); i >= 0; i = body.indexOf(LF, i + 1)) {
+    if (i === 0 || body[i - 1] !== CR) return true;
+  }
+  for (let i = body.indexOf(CR); i >= 0; i = body.indexOf(CR, i + 1)) {
+    if (body[i + 1] !== LF) return true;
+  }
+  return false;
+}
+
 /** Replace every bare CR and bare LF with CRLF. Returns the same buffer when there is none. */
 export function canonicalLineEndings(body: Buffer): Buffer {
-  let bare = 0;
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i];
-    if (c === LF && (i === 0 || body[i - 1] !== CR)) bare++;
-    else if (c === CR && body[i + 1] !== LF) bare++;
-  }
-  if (bare === 0) return body;
-  const out = Buffer.allocUnsafe(body.length + bare);
+  if (!hasBareEnding(body)) return body;
+  const out = Buffer.allocUnsafe(body.length * 2);
   let o = 0;
   for (let i = 0; i < body.length; i++) {
     const c = body[i] as number;

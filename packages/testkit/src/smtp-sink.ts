@@ -17,6 +17,8 @@ export interface SinkMessage {
   /** True when the client had switched to TLS with STARTTLS. */
   secure: boolean;
   receivedAt: number;
+  /** The MAIL FROM BODY= parameter, lower-case: "8bitmime", or "7bit" (also when none was given). */
+  body: string;
 }
 
 /**
@@ -117,6 +119,7 @@ export async function startSmtpSink(opts: SmtpSinkOptions = {}): Promise<SmtpSin
             remoteAddress: session.remoteAddress,
             secure: session.secure,
             receivedAt: Date.now(),
+            body: (session.envelope.bodyType ?? '').toLowerCase(),
           };
           return decideLater(() => behaviour.onData?.(message)).then((refusal) => {
             if (refusal) return callback(refusal);
