@@ -1,34 +1,19 @@
 import { compileRelayPolicy } from '@moat/policy';
-import { freePort, type SinkMessage, type SmtpSink, startSmtpSink } from '@moat/testkit';
+import { freePort, type SinkMessage } from '@moat/testkit';
 import { simpleParser } from 'mailparser';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { operatorBounce } from './bounces.js';
-import { type Harness, mxConfig, startHarness } from './test-harness.js';
+import { mxConfig, useHarness } from './test-harness.js';
 
-let h: Harness;
-const sinks: SmtpSink[] = [];
-const sink = async (opts: Parameters<typeof startSmtpSink>[0] = {}) => {
-  const s = await startSmtpSink(opts);
-  sinks.push(s);
-  return s;
-};
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await Promise.all(sinks.splice(0).map((s) => s.close()));
-});
-afterAll(async () => {
-  await h.cleanup();
-});
+const fx = useHarness();
+const { sink } = fx;
 
 /** The sender's own mailbox (example.com, inbound) and an outbound MX host, both sinks. */
 async function setup(remoteHost: string, delivery: Record<string, unknown> = {}) {
   const mailbox = await sink();
   const remote = await sink({ host: remoteHost });
-  const run = await h.start({
+  const run = await fx.h.start({
     ...mxConfig(remote.port, { delivery }),
     inbound: { domains: { 'example.com': `[127.0.0.1]:${mailbox.port}` } },
   });
@@ -60,8 +45,8 @@ async function parseDsn(message: SinkMessage) {
 
 describe('bounces', () => {
   test("an operator's delete-with-DSN (the admin bounce hook) tells the sender, with the reason", async () => {
-    h.dns.set('slow.test', 'MX', [{ preference: 10, exchange: 'mx.slow.test' }]);
-    h.dns.set('mx.slow.test', 'A', ['127.0.0.9']);
+    fx.h.dns.set('slow.test', 'MX', [{ preference: 10, exchange: 'mx.slow.test' }]);
+    fx.h.dns.set('mx.slow.test', 'A', ['127.0.0.9']);
     const { mailbox, remote, run } = await setup('127.0.0.9');
     remote.setBehaviour({ onRcpt: () => ({ code: 451, message: '4.3.0 Try later' }) });
     const meta = await run.send('alice@example.com', ['bob@slow.test'], 'Stuck');
@@ -85,8 +70,8 @@ describe('bounces', () => {
   });
 
   test('5xx at RCPT: a DSN from <> arrives at the sender, a valid multipart/report', async () => {
-    h.dns.set('reject.test', 'MX', [{ preference: 10, exchange: 'mx.reject.test' }]);
-    h.dns.set('mx.reject.test', 'A', ['127.0.0.6']);
+    fx.h.dns.set('reject.test', 'MX', [{ preference: 10, exchange: 'mx.reject.test' }]);
+    fx.h.dns.set('mx.reject.test', 'A', ['127.0.0.6']);
     const { mailbox, remote, run } = await setup('127.0.0.6');
     remote.setBehaviour({ onRcpt: () => ({ code: 550, message: '5.1.1 No such user here' }) });
     const meta = await run.send('alice@example.com', ['nobody@reject.test'], 'Doomed');
@@ -107,7 +92,7 @@ describe('bounces', () => {
   });
 
   test('null MX (RFC 7505) bounces at once with 5.1.10, NXDOMAIN with 5.1.2', async () => {
-    h.dns.set('nullmx.test', 'MX', [{ preference: 0, exchange: '.' }]);
+    fx.h.dns.set('nullmx.test', 'MX', [{ preference: 0, exchange: '.' }]);
     const { mailbox, run } = await setup('127.0.0.7');
     await run.send('alice@example.com', ['a@nullmx.test', 'b@nxdomain.test']);
     const dsns = await mailbox.waitForMessages(1);
@@ -119,7 +104,7 @@ describe('bounces', () => {
   });
 
   test('a message from the null sender that fails makes no DSN', async () => {
-    h.dns.set('reject2.test', 'A', ['127.0.0.8']);
+    fx.h.dns.set('reject2.test', 'A', ['127.0.0.8']);
     const { mailbox, remote, run } = await setup('127.0.0.8');
     remote.setBehaviour({ onRcpt: () => ({ code: 550, message: '5.1.1 No such user' }) });
     const meta = await run.send('', ['x@reject2.test']);
@@ -132,10 +117,10 @@ describe('bounces', () => {
     const down = await freePort();
     const remote = await sink({ host: '127.0.0.9' });
     remote.setBehaviour({ onRcpt: () => ({ code: 550, message: '5.1.1 No such user' }) });
-    h.dns.set('reject3.test', 'A', ['127.0.0.9']);
+    fx.h.dns.set('reject3.test', 'A', ['127.0.0.9']);
     const mailbox = await sink();
     mailbox.setBehaviour({ onRcpt: () => ({ code: 550, message: '5.1.1 Sender mailbox gone' }) });
-    const run = await h.start({
+    const run = await fx.h.start({
       ...mxConfig(remote.port),
       inbound: { domains: { 'example.com': [`[127.0.0.1]:${down}`, `[127.0.0.1]:${mailbox.port}`] } },
     });
@@ -150,11 +135,11 @@ describe('bounces', () => {
   test('one message to 3 domains: the 2 that work get it, the third is retried, then bounced', async () => {
     const a = await sink({ host: '127.0.0.10' });
     const b = await sink({ host: '127.0.0.11', port: a.port });
-    h.dns.set('one.test', 'A', ['127.0.0.10']);
-    h.dns.set('two.test', 'A', ['127.0.0.11']);
-    h.dns.set('three.test', 'A', ['127.0.0.12']); // nothing listens there
+    fx.h.dns.set('one.test', 'A', ['127.0.0.10']);
+    fx.h.dns.set('two.test', 'A', ['127.0.0.11']);
+    fx.h.dns.set('three.test', 'A', ['127.0.0.12']); // nothing listens there
     const mailbox = await sink();
-    const run = await h.start({
+    const run = await fx.h.start({
       ...mxConfig(a.port, { delivery: { lifetime: '1500ms', delayWarning: null } }),
       inbound: { domains: { 'example.com': `[127.0.0.1]:${mailbox.port}` } },
     });

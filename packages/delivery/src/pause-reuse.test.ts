@@ -1,31 +1,15 @@
 import { pauseRoute, resumeRoute, routeStatus } from '@moat/spool';
-import { type SmtpSink, startSmtpSink } from '@moat/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { type Harness, mxConfig, startHarness } from './test-harness.js';
+import { describe, expect, test } from 'vitest';
+import { mxConfig, useHarness } from './test-harness.js';
 
-let h: Harness;
-const sinks: SmtpSink[] = [];
-const sink = async (opts: Parameters<typeof startSmtpSink>[0] = {}) => {
-  const s = await startSmtpSink(opts);
-  sinks.push(s);
-  return s;
-};
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await Promise.all(sinks.splice(0).map((s) => s.close()));
-});
-afterAll(async () => {
-  await h.cleanup();
-});
+const fx = useHarness();
+const { sink } = fx;
 
 describe('maintenance mode', () => {
   test('pause a route, queue 100: none delivered; resume: all 100, over reused connections', async () => {
     const exchange = await sink();
     const route = `[127.0.0.1]:${exchange.port}`;
-    const run = await h.start({ inbound: { domains: { 'example.com': route } } });
+    const run = await fx.h.start({ inbound: { domains: { 'example.com': route } } });
     await pauseRoute(run.spool, route);
     const ids = new Set<string>();
     for (let i = 0; i < 100; i++) ids.add((await run.send('a@elsewhere.test', [`user${i}@example.com`])).id);
@@ -59,7 +43,7 @@ describe('connections', () => {
         return undefined;
       },
     });
-    const run = await h.start({
+    const run = await fx.h.start({
       inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } },
       delivery: { maxConnectionsPerHost: 2, maxMessagesPerConnection: 3, concurrency: 10 },
     });
@@ -81,9 +65,9 @@ describe('connections', () => {
       onData: () => new Promise((r) => setTimeout(() => r(undefined), 1000)),
     });
     const fast = await sink({ host: '127.0.0.17', port: slow.port });
-    h.dns.set('slow.test', 'A', ['127.0.0.16']);
-    h.dns.set('fast.test', 'A', ['127.0.0.17']);
-    const run = await h.start(
+    fx.h.dns.set('slow.test', 'A', ['127.0.0.16']);
+    fx.h.dns.set('fast.test', 'A', ['127.0.0.17']);
+    const run = await fx.h.start(
       mxConfig(slow.port, { delivery: { concurrency: 4, maxConnectionsPerHost: 1 } }),
     );
     for (let i = 0; i < 6; i++) await run.send('a@inside.test', [`u${i}@slow.test`]);

@@ -1,29 +1,14 @@
-import { freePort, type SmtpSink, startSmtpSink } from '@moat/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { type Harness, mxConfig, startHarness } from './test-harness.js';
+import { freePort } from '@moat/testkit';
+import { describe, expect, test } from 'vitest';
+import { mxConfig, useHarness } from './test-harness.js';
 
-let h: Harness;
-const sinks: SmtpSink[] = [];
-const sink = async (opts: Parameters<typeof startSmtpSink>[0] = {}) => {
-  const s = await startSmtpSink(opts);
-  sinks.push(s);
-  return s;
-};
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await Promise.all(sinks.splice(0).map((s) => s.close()));
-});
-afterAll(async () => {
-  await h.cleanup();
-});
+const fx = useHarness();
+const { sink } = fx;
 
 describe('retries', () => {
   test('smart host down, then up: deferred on the schedule, then delivered once, nothing lost', async () => {
     const port = await freePort();
-    const run = await h.start({
+    const run = await fx.h.start({
       inbound: { domains: { 'example.com': `[127.0.0.1]:${port}` } },
       delivery: { retry: ['200ms', '400ms'], connectTimeout: '1s' },
     });
@@ -60,7 +45,7 @@ describe('retries', () => {
     exchange.setBehaviour({
       onRcpt: () => (refusals-- > 0 ? { code: 451, message: '4.3.0 Try again later' } : undefined),
     });
-    const run = await h.start({
+    const run = await fx.h.start({
       inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } },
       delivery: { retry: ['200ms'] },
     });
@@ -74,13 +59,13 @@ describe('retries', () => {
 
   test('a DNS failure (SERVFAIL) defers; when DNS heals the mail goes out', async () => {
     const target = await sink({ host: '127.0.0.13' });
-    h.dns.set('flaky.test', 'A', ['127.0.0.13']);
-    h.dns.fail('flaky.test', 'servfail');
-    const run = await h.start(mxConfig(target.port));
+    fx.h.dns.set('flaky.test', 'A', ['127.0.0.13']);
+    fx.h.dns.fail('flaky.test', 'servfail');
+    const run = await fx.h.start(mxConfig(target.port));
     const meta = await run.send('alice@inside.test', ['bob@flaky.test']);
     const deferred = await run.waitForEvent((e) => e.type === 'deferred' && e.messageId === meta.id);
     expect(deferred.reply).toMatch(/MX lookup of flaky\.test failed \(ESERVFAIL\)/);
-    h.dns.fail('flaky.test', null);
+    fx.h.dns.fail('flaky.test', null);
     await target.waitForMessages(1);
   });
 
@@ -88,8 +73,8 @@ describe('retries', () => {
     const mailbox = await sink();
     const remote = await sink({ host: '127.0.0.14' });
     remote.setBehaviour({ onRcpt: () => ({ code: 452, message: '4.2.2 Mailbox full' }) });
-    h.dns.set('full.test', 'A', ['127.0.0.14']);
-    const run = await h.start({
+    fx.h.dns.set('full.test', 'A', ['127.0.0.14']);
+    const run = await fx.h.start({
       ...mxConfig(remote.port, { delivery: { lifetime: '1s', delayWarning: null } }),
       inbound: { domains: { 'example.com': `[127.0.0.1]:${mailbox.port}` } },
     });
@@ -112,8 +97,8 @@ describe('retries', () => {
     remote.setBehaviour({
       onRcpt: () => (refusals-- > 0 ? { code: 421, message: '4.4.5 Busy, come back later' } : undefined),
     });
-    h.dns.set('slow.test', 'A', ['127.0.0.15']);
-    const run = await h.start({
+    fx.h.dns.set('slow.test', 'A', ['127.0.0.15']);
+    const run = await fx.h.start({
       ...mxConfig(remote.port, { delivery: { retry: ['150ms'], delayWarning: '300ms' } }),
       inbound: { domains: { 'example.com': `[127.0.0.1]:${mailbox.port}` } },
     });

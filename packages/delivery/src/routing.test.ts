@@ -1,29 +1,14 @@
-import { freePort, type SmtpSink, startSmtpSink } from '@moat/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { type Harness, mxConfig, startHarness } from './test-harness.js';
+import { freePort } from '@moat/testkit';
+import { describe, expect, test } from 'vitest';
+import { mxConfig, useHarness } from './test-harness.js';
 
-let h: Harness;
-const sinks: SmtpSink[] = [];
-const sink = async (opts: Parameters<typeof startSmtpSink>[0] = {}) => {
-  const s = await startSmtpSink(opts);
-  sinks.push(s);
-  return s;
-};
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await Promise.all(sinks.splice(0).map((s) => s.close()));
-});
-afterAll(async () => {
-  await h.cleanup();
-});
+const fx = useHarness();
+const { sink } = fx;
 
 describe('inbound: our domains go to their smart host', () => {
   test('BODY=8BITMIME is declared exactly for messages with 8-bit bytes', async () => {
     const exchange = await sink();
-    const run = await h.start({ inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } } });
+    const run = await fx.h.start({ inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } } });
     await run.send('someone@elsewhere.test', ['a@example.com'], 'Plain ASCII');
     await run.send('someone@elsewhere.test', ['b@example.com'], 'Grüße');
     const messages = await exchange.waitForMessages(2);
@@ -34,7 +19,7 @@ describe('inbound: our domains go to their smart host', () => {
 
   test('a message for example.com arrives at [127.0.0.1]:port, body intact, job released', async () => {
     const exchange = await sink();
-    const run = await h.start({ inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } } });
+    const run = await fx.h.start({ inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } } });
     const meta = await run.send('someone@elsewhere.test', ['Bob@example.com', 'carol@example.com']);
     const [message] = await exchange.waitForMessages(1);
     expect(message?.mailFrom).toBe('someone@elsewhere.test');
@@ -52,7 +37,7 @@ describe('inbound: our domains go to their smart host', () => {
   test('a failover list: the first smart host does not answer, the second gets the mail', async () => {
     const down = await freePort();
     const second = await sink();
-    const run = await h.start({
+    const run = await fx.h.start({
       inbound: { domains: { 'example.com': [`[127.0.0.1]:${down}`, `[127.0.0.1]:${second.port}`] } },
     });
     await run.send('a@elsewhere.test', ['bob@example.com']);
@@ -64,9 +49,9 @@ describe('inbound: our domains go to their smart host', () => {
 
   test('a smart host by name without brackets is found by MX lookup', async () => {
     const relay = await sink({ host: '127.0.0.4' });
-    h.dns.set('relay.corp.test', 'MX', [{ preference: 5, exchange: 'in.corp.test' }]);
-    h.dns.set('in.corp.test', 'A', ['127.0.0.4']);
-    const run = await h.start({
+    fx.h.dns.set('relay.corp.test', 'MX', [{ preference: 5, exchange: 'in.corp.test' }]);
+    fx.h.dns.set('in.corp.test', 'A', ['127.0.0.4']);
+    const run = await fx.h.start({
       inbound: { domains: { 'example.org': `relay.corp.test:${relay.port}` } },
     });
     await run.send('a@elsewhere.test', ['x@example.org']);
@@ -79,13 +64,13 @@ describe('outbound: MX delivery', () => {
   test('MX by preference: the lower preference gets the mail; when it is down, the next one', async () => {
     const primary = await sink({ host: '127.0.0.2' });
     const backup = await sink({ host: '127.0.0.3', port: primary.port });
-    h.dns.set('pref.test', 'MX', [
+    fx.h.dns.set('pref.test', 'MX', [
       { preference: 20, exchange: 'mx2.pref.test' },
       { preference: 10, exchange: 'mx1.pref.test' },
     ]);
-    h.dns.set('mx1.pref.test', 'A', ['127.0.0.2']);
-    h.dns.set('mx2.pref.test', 'A', ['127.0.0.3']);
-    const run = await h.start(mxConfig(primary.port));
+    fx.h.dns.set('mx1.pref.test', 'A', ['127.0.0.2']);
+    fx.h.dns.set('mx2.pref.test', 'A', ['127.0.0.3']);
+    const run = await fx.h.start(mxConfig(primary.port));
     await run.send('alice@inside.test', ['bob@pref.test']);
     await primary.waitForMessages(1);
     expect(backup.messages).toHaveLength(0);
@@ -100,27 +85,27 @@ describe('outbound: MX delivery', () => {
 
   test('a domain without MX is delivered to its own address (implicit MX)', async () => {
     const target = await sink({ host: '127.0.0.5' });
-    h.dns.set('implicit.test', 'A', ['127.0.0.5']);
-    const run = await h.start(mxConfig(target.port));
+    fx.h.dns.set('implicit.test', 'A', ['127.0.0.5']);
+    const run = await fx.h.start(mxConfig(target.port));
     await run.send('alice@inside.test', ['bob@implicit.test']);
     const [message] = await target.waitForMessages(1);
     expect(message?.rcptTo).toEqual(['bob@implicit.test']);
-    expect(h.dns.queries).toContainEqual({ name: 'implicit.test', type: 'MX' });
+    expect(fx.h.dns.queries).toContainEqual({ name: 'implicit.test', type: 'MX' });
   });
 
   test('the upstream smart host with AUTH takes all outbound mail, no MX lookup', async () => {
     const isp = await sink({ users: { moat: 'secret-pass' } });
-    const run = await h.start({
+    const run = await fx.h.start({
       outbound: {
         clients: ['127.0.0.0/8'],
         smarthost: { hosts: `[127.0.0.1]:${isp.port}`, auth: { user: 'moat', pass: 'secret-pass' } },
       },
     });
-    const before = h.dns.queries.length;
+    const before = fx.h.dns.queries.length;
     await run.send('alice@inside.test', ['bob@anywhere.test']);
     await isp.waitForMessages(1);
     expect(isp.logins).toEqual(['moat']);
-    expect(h.dns.queries.slice(before).filter((q) => q.name === 'anywhere.test')).toEqual([]);
+    expect(fx.h.dns.queries.slice(before).filter((q) => q.name === 'anywhere.test')).toEqual([]);
   });
 });
 
@@ -133,7 +118,7 @@ describe('stop', () => {
         return new Promise((r) => setTimeout(() => r(undefined), 800));
       },
     });
-    const run = await h.start({ inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } } });
+    const run = await fx.h.start({ inbound: { domains: { 'example.com': `[127.0.0.1]:${exchange.port}` } } });
     const meta = await run.send('a@elsewhere.test', ['bob@example.com']);
     await expect.poll(() => started).toBe(1);
     await run.service.stop();

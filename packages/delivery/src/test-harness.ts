@@ -13,8 +13,16 @@ import {
   parseConfig,
 } from '@moat/policy';
 import { connect, type MessageMeta, Spool, searchEvents, type TrackingEvent, whenReady } from '@moat/spool';
-import { type DnsServer, type RedisServer, startDns, startRedis } from '@moat/testkit';
+import {
+  type DnsServer,
+  type RedisServer,
+  type SmtpSink,
+  startDns,
+  startRedis,
+  startSmtpSink,
+} from '@moat/testkit';
 import pino, { type Logger } from 'pino';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type DeliveryService, startDelivery } from './service.js';
 
 export interface LogLine {
@@ -166,5 +174,38 @@ export function mxConfig(
     outbound: { clients: ['127.0.0.0/8'] },
     ...extra,
     delivery: { mxPort, retry: ['200ms', '400ms'], connectTimeout: '2s', ...(extra.delivery ?? {}) },
+  };
+}
+
+export interface SuiteFixtures {
+  /** The harness (valid inside tests and hooks, after beforeAll). */
+  readonly h: Harness;
+  /** A sink closed after the test that made it. */
+  sink(opts?: Parameters<typeof startSmtpSink>[0]): Promise<SmtpSink>;
+}
+
+/** Registers a suite's hooks: one harness for the file, sinks closed after each test. */
+export function useHarness(): SuiteFixtures {
+  let harness: Harness | undefined;
+  const sinks: SmtpSink[] = [];
+  beforeAll(async () => {
+    harness = await startHarness();
+  });
+  afterEach(async () => {
+    await Promise.all(sinks.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await harness?.cleanup();
+  });
+  return {
+    get h() {
+      if (!harness) throw new Error('the harness starts in beforeAll');
+      return harness;
+    },
+    async sink(opts = {}) {
+      const s = await startSmtpSink(opts);
+      sinks.push(s);
+      return s;
+    },
   };
 }

@@ -1,31 +1,15 @@
-import { type SmtpSink, startSmtpSink } from '@moat/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { type Harness, startHarness } from './test-harness.js';
+import { describe, expect, test } from 'vitest';
+import { useHarness } from './test-harness.js';
 
-let h: Harness;
-const sinks: SmtpSink[] = [];
-const sink = async (opts: Parameters<typeof startSmtpSink>[0] = {}) => {
-  const s = await startSmtpSink(opts);
-  sinks.push(s);
-  return s;
-};
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await Promise.all(sinks.splice(0).map((s) => s.close()));
-});
-afterAll(async () => {
-  await h.cleanup();
-});
+const fx = useHarness();
+const { sink } = fx;
 
 type Tls = 'opportunistic' | 'required' | 'none';
 
 async function deliverWith(tls: Tls, sinkTls: boolean, verifyCertificates = false) {
   let mailFroms = 0;
   const exchange = await sink({ tls: sinkTls, onMailFrom: () => void mailFroms++ });
-  const run = await h.start({
+  const run = await fx.h.start({
     inbound: { domains: { 'example.com': { hosts: `[127.0.0.1]:${exchange.port}`, tls } } },
     delivery: { retry: ['200ms'], verifyCertificates },
   });
