@@ -2,8 +2,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { portOpen } from './postfix.js';
 import { type Proc, start, waitFor } from './procs.js';
+import { portOpen } from './smtp-tools.js';
 
 const BIN = resolve(import.meta.dirname, '..', '..', 'apps', 'moat', 'bin', 'moat');
 

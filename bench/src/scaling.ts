@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { freePort, startRedis } from '@moat/testkit';
 import { startMoat } from './moat.js';
-import { runSource } from './postfix.js';
+import { runSource } from './smtp-tools.js';
 
 const { values } = parseArgs({ options: { messages: { type: 'string' }, max: { type: 'string' } } });
 const messages = Number(values.messages ?? 3000);

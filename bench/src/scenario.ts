@@ -2,11 +2,11 @@
  * One measured run of one system under one load: start the sink and the system, drive
  * smtp-source, wait for the sink to count everything, measure latency, stop all.
  */
-import { freePort, startRedis } from '@moat/testkit';
+import { freePort, startPostfix, startRedis } from '@moat/testkit';
 import { measureLatency } from './latency.js';
 import { type MoatLayout, startMoat } from './moat.js';
-import { runSource, startPostfix, startSink } from './postfix.js';
 import { machineBusySeconds, RssSampler } from './procs.js';
+import { processTree, runSource, startSink } from './smtp-tools.js';
 
 export type SystemName = 'direct' | 'postfix' | `moat-${MoatLayout}-${'always' | 'everysec'}`;
 
@@ -44,8 +44,15 @@ async function startSystem(system: SystemName, sinkPort: number): Promise<Runnin
   if (system === 'direct') return { port: sinkPort, pids: () => [], stop: async () => {}, acceptOnly: false };
   const port = await freePort();
   if (system === 'postfix') {
-    const pf = await startPostfix(port, `[127.0.0.1]:${sinkPort}`, 'example.com');
-    return { port, pids: () => pf.pids(), stop: () => pf.stop(), acceptOnly: false };
+    // default_process_limit 200, so that 200 sessions get 200 smtpd processes.
+    const pf = await startPostfix({
+      port,
+      relayhost: `[127.0.0.1]:${sinkPort}`,
+      relayDomains: ['example.com'],
+      processLimit: 200,
+    });
+    const master = await pf.pid();
+    return { port, pids: () => processTree(master), stop: () => pf.stop(), acceptOnly: false };
   }
   const [, layout, fsync] = system.split('-') as [string, MoatLayout, 'always' | 'everysec'];
   const redis = await startRedis({ appendfsync: fsync });

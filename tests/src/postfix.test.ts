@@ -8,15 +8,16 @@ import { compileRelayPolicy, decideRecipient, groupByRoute, parseConfig } from '
 import { connect, Spool, whenReady } from '@moat/spool';
 import {
   type DnsServer,
+  type Postfix,
   type RedisServer,
   type SmtpSink,
   startDns,
+  startPostfix,
   startRedis,
   startSmtpSink,
 } from '@moat/testkit';
 import pino from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type Postfix, startPostfix } from './postfix.js';
 
 let redis: RedisServer;
 let dns: DnsServer;

@@ -2,6 +2,7 @@
 export type { DnsFailure, DnsQuery, DnsRecords, DnsRecordType, DnsServer, DnsZone, MxRecord } from './dns.js';
 export { startDns } from './dns.js';
 export { freePort } from './ports.js';
+export { type Postfix, type PostfixOptions, startPostfix } from './postfix.js';
 export type { RedisOptions, RedisServer } from './redis.js';
 export { startRedis } from './redis.js';
 export type { SinkBehaviour, SinkMessage, SmtpReply, SmtpSink, SmtpSinkOptions } from './smtp-sink.js';

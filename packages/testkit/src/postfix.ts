@@ -1,5 +1,5 @@
 /**
- * A private Postfix instance for interop tests: its own config, queue and data directories in
+ * A private Postfix instance for interop tests and benchmarks: its own config, queue and data directories in
  * a temporary directory, smtpd on a free loopback port with STARTTLS (a throw-away self-signed
  * certificate), no chroot, relaying the domains it is told about to `relayhost`. Started with
  * `postfix -c DIR start`, stopped with `postfix -c DIR stop` (only this instance).
@@ -9,7 +9,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '@moat/testkit';
+import { freePort } from './ports.js';
 
 const run = promisify(execFile);
 
@@ -18,11 +18,17 @@ export interface PostfixOptions {
   readonly relayhost: string;
   /** Domains Postfix relays for anyone; other recipients get 554 5.7.1 Relay access denied. */
   readonly relayDomains: readonly string[];
+  /** Listen on this port (default: a free one). */
+  readonly port?: number;
+  /** Postfix's default_process_limit (its default: 100 smtpd processes). */
+  readonly processLimit?: number;
 }
 
 export interface Postfix {
   readonly port: number;
   readonly dir: string;
+  /** The master process's PID (its children come and go). */
+  pid(): Promise<number>;
   maillog(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -73,7 +79,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     '-out',
     path.join(etc, 'cert.pem'),
   ]);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const main = {
     compatibility_level: '3.6',
     queue_directory: path.join(dir, 'queue'),
@@ -103,6 +109,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     maillog_file_prefixes: dir,
     maillog_file: path.join(dir, 'maillog'),
     syslog_name: 'postfix-moat-test',
+    ...(options.processLimit ? { default_process_limit: String(options.processLimit) } : {}),
   };
   await writeFile(
     path.join(etc, 'main.cf'),
@@ -122,13 +129,15 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     await rm(dir, { recursive: true, force: true });
     throw new Error(`postfix did not start: ${(err as Error).message}\n${log}`);
   }
+  const pidFile = path.join(dir, 'queue', 'pid', 'master.pid');
+  const masterPid = async () => Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
   return {
     port,
     dir,
+    pid: masterPid,
     maillog,
     async stop() {
-      const pidFile = path.join(dir, 'queue', 'pid', 'master.pid');
-      const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+      const pid = await masterPid();
       await run('postfix', ['-c', etc, 'stop']).catch(() => undefined);
       for (let i = 0; i < 100 && pid > 0 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
       if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
