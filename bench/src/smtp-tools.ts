@@ -6,7 +6,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { type Proc, start, waitFor } from './procs.js';
 
-
 /** A process and all its descendants, from /proc. */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();
