@@ -71,6 +71,8 @@ test('connections per client past the limit get 421 4.7.0; a slot frees when one
   const again = await RawClient.open(t.port, { greeting: false });
   expect(await again.reply()).toMatch(/^220 /);
   for (const c of [...open, fourth, again]) c.close();
+  // Let the edge see the closes before the next test connects (the per-client limit is 3).
+  await expect.poll(() => t.edge.sessions(), { timeout: 5000 }).toBe(0);
 });
 
 test('too many refused commands close the session', async () => {
