@@ -106,10 +106,15 @@ describe('early talkers', () => {
 
   test('without it, the greeting comes at once (the patched 100 ms smtp-server delay is gone)', async () => {
     // Guards the pnpm patch of smtp-server: if an update drops it, the upstream 100 ms wait returns.
-    const started = performance.now();
-    const c = await RawClient.open(t.port, { greeting: false });
-    expect(await c.reply()).toMatch(/^220 /);
-    expect(performance.now() - started).toBeLessThan(90);
-    c.close();
+    // Best of five, so a busy machine cannot fail it; with the delay back, every try takes 100 ms.
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      const c = await RawClient.open(t.port, { greeting: false });
+      expect(await c.reply()).toMatch(/^220 /);
+      best = Math.min(best, performance.now() - started);
+      c.close();
+    }
+    expect(best).toBeLessThan(90);
   });
 });
