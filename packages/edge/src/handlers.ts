@@ -2,23 +2,10 @@
  * The session handlers: smtp-server's callbacks, each wrapped once (`wrap`) so that every
  * handler is async and every unexpected failure becomes 451 4.3.0.
  * connect → limits; MAIL → back-pressure, sender syntax; RCPT → relay decision;
- * DATA → bounded read, canonical line endings, loop check, Received:, filters, durable queue, 250.
+ * DATA → receive.ts (bounded read, line endings, loop check, filters, Received:, durable queue), 250.
  */
-import {
-  composeReceived,
-  decideRecipient,
-  groupByRoute,
-  isAddressError,
-  isTrusted,
-  type MoatConfig,
-  parseSender,
-  queued,
-  type RelayPolicy,
-  Replies,
-  replyText,
-  rfc5322Date,
-} from '@moat/policy';
-import { type Counters, type MemoryGuard, newMessageId, type Spool } from '@moat/spool';
+import { decideRecipient, isAddressError, parseSender, queued, Replies, replyText } from '@moat/policy';
+import { newMessageId } from '@moat/spool';
 import type { Logger } from 'pino';
 import type {
   SMTPServerAddress,
@@ -27,27 +14,10 @@ import type {
   SMTPServerDataStream,
   SMTPServerSession,
 } from 'smtp-server';
-import { readData } from './data.js';
-import { type Filter, runFilters } from './filters.js';
-import type { ConnectionLimiter } from './limits.js';
-import { canonicalLineEndings, headerFacts } from './message.js';
 import { verifyPassword } from './passwords.js';
+import { receiveMessage } from './receive.js';
 import { isInternal, SmtpReplyError, toSmtpError } from './smtp-errors.js';
-import type { SessionState } from './state.js';
-
-export interface HandlerDeps {
-  readonly config: Readonly<MoatConfig>;
-  readonly policy: RelayPolicy;
-  readonly spool: Spool;
-  readonly log: Logger;
-  readonly limiter: ConnectionLimiter;
-  readonly memory?: MemoryGuard | undefined;
-  readonly filters: readonly Filter[];
-  readonly counters?: Counters | undefined;
-  readonly isShuttingDown: () => boolean;
-  /** Close a session after too many errors (needs smtp-server's connection object). */
-  readonly disconnect: (sessionId: string, reply: SmtpReplyError) => void;
-}
+import type { HandlerDeps, SessionState } from './state.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -245,7 +215,7 @@ export function createHandlers(deps: HandlerDeps) {
           ),
         config.smtp.dataTimeout,
       );
-      receive(deps, state, stream, session).then(
+      receiveMessage(deps, state, stream, session).then(
         (id) => {
           clearTimeout(timer);
           state.inData = false;
@@ -277,103 +247,3 @@ export function createHandlers(deps: HandlerDeps) {
 
 /** A valid hash to spend the same time on unknown users as on wrong passwords. */
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
-
-async function receive(
-  deps: HandlerDeps,
-  state: SessionState,
-  stream: SMTPServerDataStream,
-  session: SMTPServerSession,
-): Promise<string> {
-  const { config } = deps;
-  const txn = state.txn;
-  const read = await readData(stream, config.smtp.maxMessageSize);
-  if (txn === null) throw new SmtpReplyError(Replies.tempFailure, 'no-transaction');
-  if (read.body === null || stream.sizeExceeded) {
-    throw new SmtpReplyError(
-      Replies.messageTooBig,
-      'message-too-big',
-      `${read.size} > ${config.smtp.maxMessageSize} bytes`,
-    );
-  }
-  deps.counters?.inc('received');
-  let body = canonicalLineEndings(read.body);
-  const facts = headerFacts(body);
-  if (facts.received > config.smtp.maxReceivedHeaders) {
-    throw new SmtpReplyError(Replies.loopDetected, 'loop', `${facts.received} Received: headers`);
-  }
-  const ctx = { clientIp: state.clientIp, user: state.user };
-  const now = new Date();
-  const added: string[] = [];
-  if (isTrusted(deps.policy, ctx)) {
-    // Submissions from inside that lack them get Message-ID and Date (RFC 6409 §8).
-    if (!facts.hasMessageId) added.push(`Message-ID: <${txn.id}@${config.hostname}>\r\n`);
-    if (!facts.hasDate) added.push(`Date: ${rfc5322Date(now)}\r\n`);
-  }
-  const recipients = txn.accepted.flatMap((v) => (v.action === 'accept' ? [v.recipient.address] : []));
-  const filtered = await runFilters(deps.filters, {
-    queueId: txn.id,
-    sender: txn.sender,
-    recipients,
-    clientIp: state.clientIp,
-    user: state.user,
-    body,
-  });
-  if (filtered.verdict.action !== 'accept') {
-    txn.log.info({
-      event: 'edge.filtered',
-      filter: filtered.filter,
-      action: filtered.verdict.action,
-      reason: filtered.verdict.reason,
-    });
-    throw new SmtpReplyError(
-      filtered.verdict.reply,
-      `filter:${filtered.filter ?? 'unknown'}`,
-      filtered.verdict.reason,
-    );
-  }
-  const tls = session.secure && session.tlsOptions ? session.tlsOptions : null;
-  const received = composeReceived({
-    helo: session.hostNameAppearsAs ?? '',
-    clientHostname:
-      config.smtp.reverseDns && session.clientHostname && !session.clientHostname.startsWith('[')
-        ? session.clientHostname
-        : null,
-    clientIp: state.clientIp,
-    esmtp: session.openingCommand === 'EHLO',
-    tls: tls ? { protocol: tls.version ?? 'TLS', cipher: tls.name } : null,
-    user: state.user,
-    by: config.hostname,
-    queueId: txn.id,
-    recipients,
-    date: now,
-  });
-  body = Buffer.concat([Buffer.from(received + filtered.headers.join('') + added.join(''), 'latin1'), body]);
-  const routes = [...groupByRoute(txn.accepted).values()].map((g) => ({
-    routeId: g.route.id,
-    recipients: g.recipients,
-  }));
-  await deps.spool.enqueue({
-    id: txn.id,
-    sender: txn.sender,
-    routes,
-    body,
-    client: {
-      ip: state.clientIp,
-      helo: session.hostNameAppearsAs ?? '',
-      user: state.user,
-      tls: tls !== null,
-    },
-    envid: session.envelope.dsn?.envid ?? undefined,
-  });
-  txn.log.info(
-    {
-      event: 'edge.queued',
-      size: body.length,
-      sender: txn.sender,
-      rcpts: recipients.length,
-      routes: routes.map((r) => r.routeId),
-    },
-    'queued',
-  );
-  return txn.id;
-}

@@ -1,6 +1,10 @@
 /** A connection's and a transaction's state (Haraka keeps the two apart; so do we). */
-import type { Verdict } from '@moat/policy';
+import type { MoatConfig, RelayPolicy, Verdict } from '@moat/policy';
+import type { Counters, MemoryGuard, Spool } from '@moat/spool';
 import type { Logger } from 'pino';
+import type { Filter } from './filters.js';
+import type { ConnectionLimiter } from './limits.js';
+import type { SmtpReplyError } from './smtp-errors.js';
 
 export interface Transaction {
   /** The queue id, chosen at MAIL FROM so Received: can name it. */
@@ -24,4 +28,19 @@ export interface SessionState {
   /** Replies refused in this session (policy rejections), for smtp.maxErrors. */
   errors: number;
   inData: boolean;
+}
+
+/** What the session handlers work with. */
+export interface HandlerDeps {
+  readonly config: Readonly<MoatConfig>;
+  readonly policy: RelayPolicy;
+  readonly spool: Spool;
+  readonly log: Logger;
+  readonly limiter: ConnectionLimiter;
+  readonly memory?: MemoryGuard | undefined;
+  readonly filters: readonly Filter[];
+  readonly counters?: Counters | undefined;
+  readonly isShuttingDown: () => boolean;
+  /** Close a session after too many errors (needs smtp-server's connection object). */
+  readonly disconnect: (sessionId: string, reply: SmtpReplyError) => void;
 }
