@@ -132,6 +132,21 @@ test('moat user hash prints a hash the config accepts', () => {
   expect(moat(['config', 'check', '--config', file]).code).toBe(0);
 });
 
+test('moat --help lists the roles, the tools and the admin commands', () => {
+  const r = moat(['--help']);
+  expect(r.code).toBe(0);
+  for (const line of [
+    'moat start',
+    'moat config check',
+    'moat user hash',
+    'moat queue list',
+    'moat route pause',
+    'moat track',
+  ]) {
+    expect(r.out).toContain(line);
+  }
+});
+
 test('an unknown command exits 2 with usage', () => {
   const r = moat(['frobnicate']);
   expect(r.code).toBe(2);

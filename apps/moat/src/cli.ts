@@ -3,7 +3,7 @@
  * exit codes, signals. 0 = ok, 1 = failure at run time, 2 = bad usage or bad config.
  */
 import { parseArgs } from 'node:util';
-import { adminCommand } from './commands/admin-client.js';
+import { ADMIN_USAGE, adminCommand } from './commands/admin-client.js';
 import { configCheck } from './commands/config-check.js';
 import { userHash } from './commands/user-hash.js';
 import type { Io } from './io.js';
@@ -26,7 +26,8 @@ Tools:
   moat user hash [--password-stdin]   print a password hash for smtp.users
 
 Without --config, MOAT_CONFIG names the file; without either, the embedded one-machine default is used.
-`;
+
+${ADMIN_USAGE}`;
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   let parsed: ReturnType<typeof parse>;
