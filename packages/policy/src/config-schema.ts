@@ -26,7 +26,10 @@ const redis = z.preprocess(
     /** null: `moat start` runs a private redis-server under the data directory. */
     url: z
       .string()
-      .regex(/^(rediss?|unix):\/\//, 'must be a redis://, rediss:// or unix:// URL')
+      .regex(
+        /^((rediss?|unix):\/\/|redis-sentinel:\/\/[^/]+\/[^/?]+(\?db=\d+)?$)/,
+        'must be a redis://, rediss://, unix:// or redis-sentinel://host:port[,host:port]/name URL',
+      )
       .nullable()
       .prefault(null),
     /** Key prefix; wrapped in a hash tag ({moat}) so all keys share one Redis Cluster slot. */

@@ -155,6 +155,12 @@ const rejected: [name: string, doc: Record<string, unknown>, path: string, why: 
   ],
   ['redis URL of the wrong scheme', { ...base, redis: 'http://127.0.0.1' }, 'redis.url', /redis:\/\//],
   [
+    'sentinel URL without a master name',
+    { ...base, redis: 'redis-sentinel://127.0.0.1:26379' },
+    'redis.url',
+    /redis-sentinel:\/\//,
+  ],
+  [
     'bad user hash',
     { ...base, smtp: { users: [{ name: 'a', password: 'secret' }] } },
     'smtp.users[0].password',

@@ -14,11 +14,32 @@ export interface ConnectionSettings {
   readonly name?: string;
 }
 
-/** Options for ioredis from a redis://, rediss:// or unix:// URL. */
+/**
+ * `redis-sentinel://[:password@]host:port[,host:port…]/<master name>[?db=N]`: ask these
+ * Sentinels for the current primary, and ask again after every reconnect (failover).
+ */
+function sentinelOptions(text: string): RedisOptions {
+  const m = /^redis-sentinel:\/\/(?:(?:[^:@/]*):([^@/]*)@)?([^/?]+)\/([^/?]+)(?:\?db=(\d+))?$/.exec(text);
+  if (!m) throw new Error(`"${text}" is not redis-sentinel://host:port[,host:port]/name[?db=N]`);
+  const sentinels = (m[2] ?? '').split(',').map((hostPort) => {
+    const i = hostPort.lastIndexOf(':');
+    return { host: hostPort.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(hostPort.slice(i + 1)) };
+  });
+  return {
+    sentinels,
+    name: decodeURIComponent(m[3] ?? ''),
+    db: Number(m[4] ?? 0),
+    ...(m[1] ? { password: decodeURIComponent(m[1]) } : {}),
+  };
+}
+
+/** Options for ioredis from a redis://, rediss://, unix:// or redis-sentinel:// URL. */
 export function redisOptions(settings: ConnectionSettings, role: ConnectionRole): RedisOptions {
-  const url = new URL(settings.url);
-  const base: RedisOptions =
-    url.protocol === 'unix:'
+  const sentinel = settings.url.startsWith('redis-sentinel://');
+  const url = new URL(sentinel ? 'redis://sentinel' : settings.url);
+  const base: RedisOptions = sentinel
+    ? sentinelOptions(settings.url)
+    : url.protocol === 'unix:'
       ? { path: decodeURIComponent(url.pathname), db: Number(url.searchParams.get('db') ?? 0) }
       : {
           host: url.hostname.replace(/^\[|\]$/g, ''),

@@ -5,5 +5,6 @@ export { freePort } from './ports.js';
 export { type Postfix, type PostfixOptions, startPostfix } from './postfix.js';
 export type { RedisOptions, RedisServer } from './redis.js';
 export { startRedis } from './redis.js';
+export { type Sentinel, type SentinelOptions, startSentinel } from './sentinel.js';
 export type { SinkBehaviour, SinkMessage, SmtpReply, SmtpSink, SmtpSinkOptions } from './smtp-sink.js';
 export { startSmtpSink } from './smtp-sink.js';

@@ -210,7 +210,12 @@ function redisArgs(port: number, dir: string, opts: RedisOptions): string[] {
 }
 
 /** Polls PING until +PONG (a Redis replaying its AOF answers -LOADING meanwhile). */
-async function waitForPong(port: number, child: ChildProcess, timeoutMs: number, dir: string): Promise<void> {
+export async function waitForPong(
+  port: number,
+  child: ChildProcess,
+  timeoutMs: number,
+  dir: string,
+): Promise<void> {
   let spawnError: Error | undefined;
   child.once('error', (err) => {
     spawnError = err;
