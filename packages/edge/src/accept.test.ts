@@ -71,6 +71,15 @@ describe('inbound: mail for our domains from anyone', () => {
     c.close();
   });
 
+  test('RCPT TO:<Postmaster> without a domain is accepted (RFC 5321 §4.1.1.3) for our first domain', async () => {
+    const c = await session();
+    await c.cmd('MAIL FROM:<a@example.net>');
+    expect(await c.cmd('RCPT TO:<Postmaster>')).toMatch(/^250 /);
+    const id = queueIdOf(await c.data(MESSAGE));
+    expect((await t.spool.readMeta(id))?.routes[0]?.recipients).toEqual(['postmaster@example.com']);
+    c.close();
+  });
+
   test('the null sender (bounces) is accepted', async () => {
     const c = await session();
     expect(await c.cmd('MAIL FROM:<>')).toMatch(/^250 /);

@@ -47,12 +47,24 @@ function summary(v: Verdict): string {
 
 const RELAY_DENIED = (reason: string) => `reject 550 5.7.1 ${reason}`;
 
+test('without an exact inbound domain, a domainless postmaster has nowhere to go', () => {
+  const p = policyOf({
+    hostname: 'relay.example.com',
+    inbound: { domains: { '*.example.com': '[10.0.0.5]' } },
+  });
+  expect(p.postmaster).toBeNull();
+  expect(summary(decideRecipient(p, untrusted, 'postmaster'))).toBe('reject 553 5.1.3 syntax');
+});
+
 describe('an untrusted client', () => {
   test.each([
     // Our domains, plain: accepted inbound from anyone.
     ['user@example.com', 'accept inbound [192.168.1.254] user@example.com'],
     ['<User@EXAMPLE.COM>', 'accept inbound [192.168.1.254] User@example.com'],
     ['postmaster@example.org', 'accept inbound [192.168.1.254]:2525 postmaster@example.org'],
+    // RFC 5321 §4.1.1.3: the domainless postmaster must be accepted; it is our first domain's.
+    ['<Postmaster>', 'accept inbound [192.168.1.254] postmaster@example.com'],
+    ['postmaster', 'accept inbound [192.168.1.254] postmaster@example.com'],
     ['"john doe"@example.com', 'accept inbound [192.168.1.254] "john doe"@example.com'],
     ['user@xn--bcher-kva.example', 'accept inbound [192.168.1.254] user@xn--bcher-kva.example'],
     ['user@BÜCHER.example', 'accept inbound [192.168.1.254] user@xn--bcher-kva.example'],

@@ -46,6 +46,11 @@ export interface RelayPolicy {
   readonly outbound: Route;
   /** Every route by id: the inbound routes and the outbound one. */
   readonly routes: ReadonlyMap<string, Route>;
+  /**
+   * Where the domainless `RCPT TO:<postmaster>` goes (RFC 5321 §4.1.1.3 says it must be
+   * accepted): postmaster at the first exact inbound domain, or null when there is none.
+   */
+  readonly postmaster: string | null;
 }
 
 export interface RelayContext {
@@ -142,6 +147,7 @@ export function compileRelayPolicy(config: MoatConfig): RelayPolicy {
     authenticated: config.outbound.authenticated,
     outbound,
     routes: new Map([...routes].map(([id, { route }]) => [id, route])),
+    postmaster: exact.size > 0 ? `postmaster@${[...exact.keys()][0]}` : null,
   };
 }
 
@@ -188,6 +194,10 @@ export function isTrusted(policy: RelayPolicy, ctx: RelayContext): boolean {
 
 /** Decide one RCPT TO (see the rules at the top of this file). */
 export function decideRecipient(policy: RelayPolicy, ctx: RelayContext, recipient: string): Verdict {
+  const bare = recipient.replace(/^<|>$/g, '');
+  if (policy.postmaster !== null && bare.toLowerCase() === 'postmaster') {
+    return decideRecipient(policy, ctx, policy.postmaster);
+  }
   const parsed = parseAddress(recipient);
   const trusted = isTrusted(policy, ctx);
   if (isAddressError(parsed)) {
