@@ -1,5 +1,5 @@
 /** Moat as the harness runs it: the built `moat` command, with a config file of the harness's own. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Proc, start, waitFor } from './procs.js';
@@ -52,6 +52,7 @@ export async function startMoat(opts: {
     pids: () => procs.map((p) => p.pid),
     async stop() {
       await Promise.all(procs.map((p) => p.stop('SIGTERM', 15_000)));
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test } from 'vitest';
 
 // These run the built command (bin/moat → dist/), as a user would.
 const bin = join(import.meta.dirname, '..', 'bin', 'moat');
 const dir = mkdtempSync(join(tmpdir(), 'moat-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function moat(args: string[], env: Record<string, string> = {}, input?: string) {
   const r = spawnSync(bin, args, { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, input });

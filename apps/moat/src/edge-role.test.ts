@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, keysFor, liveNodes, readCounters, Spool, whenReady } from '@moat/spool';
@@ -17,6 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await redis.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 async function runEdge(port: number, prefix: string): Promise<{ child: ChildProcess; output: () => string }> {

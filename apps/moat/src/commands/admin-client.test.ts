@@ -3,7 +3,7 @@
  * role against a real Redis holding real queued mail, and `moat queue|route|track` talk to it.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, Spool, whenReady } from '@moat/spool';
@@ -39,11 +39,13 @@ async function until(check: () => Promise<boolean>, ms = 15_000) {
   throw new Error(`timed out; admin log:\n${adminLog}`);
 }
 
+let dir = '';
+
 beforeAll(async () => {
   redis = await startRedis();
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
-  const dir = mkdtempSync(join(tmpdir(), 'moat-admin-cli-'));
+  dir = mkdtempSync(join(tmpdir(), 'moat-admin-cli-'));
   const config = join(dir, 'moat.yaml');
   writeFileSync(
     config,
@@ -83,6 +85,7 @@ afterAll(async () => {
   await spool?.close();
   producer?.disconnect();
   await redis?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 const send = (sender: string, recipients: string[], route = ROUTE) =>
