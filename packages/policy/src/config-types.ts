@@ -13,14 +13,15 @@ function fromParser<T>(parse: (input: string | number) => ParseResult<T>) {
     const r =
       typeof input === 'string' || typeof input === 'number'
         ? parse(input)
-        : { ok: false as const, error: `expected a string or number, got ${describe(input)}` };
+        : { ok: false as const, error: `expected a string or number, got ${describeValue(input)}` };
     if (r.ok) return r.value;
     ctx.issues.push({ code: 'custom', message: r.error, input });
     return z.NEVER;
   });
 }
 
-export function describe(input: unknown): string {
+/** A config value as an error message names it: "null", "a list", "a mapping", "number 5". */
+export function describeValue(input: unknown): string {
   if (input === null) return 'null';
   if (Array.isArray(input)) return 'a list';
   return typeof input === 'object' ? 'a mapping' : `${typeof input} ${JSON.stringify(input)}`;

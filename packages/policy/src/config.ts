@@ -4,6 +4,7 @@
  */
 import type { z } from 'zod';
 import { configSchema, type MoatConfig } from './config-schema.js';
+import { describeValue } from './config-types.js';
 
 export interface ConfigError {
   /** The key path as a person would write it: "smtp.maxMessageSize", "outbound.clients[1]". */
@@ -48,13 +49,6 @@ function toConfigErrors(issue: z.core.$ZodIssue): ConfigError[] {
 
 function article(expected: string): string {
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 function deepFreeze<T>(value: T): T {
