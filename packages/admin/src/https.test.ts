@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeCertificate } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { AUTH, type Fixture, startFixture } from './test-app.js';
 
@@ -12,32 +12,15 @@ beforeAll(async () => {
 });
 afterAll(() => fx.close());
 
-function selfSigned() {
+/** A certificate for 127.0.0.1, read into memory; its files are removed. */
+async function selfSigned() {
   const dir = mkdtempSync(join(tmpdir(), 'moat-admin-tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const pems = { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  rmSync(dir, { recursive: true, force: true });
-  return pems;
+  try {
+    const files = await makeCertificate(dir, 'localhost', 'IP:127.0.0.1');
+    return { key: readFileSync(files.key), cert: readFileSync(files.cert) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function get(url: string, ca: Buffer, headers: Record<string, string> = {}) {
@@ -55,7 +38,7 @@ function get(url: string, ca: Buffer, headers: Record<string, string> = {}) {
 }
 
 test('with admin.tls the API is HTTPS only', async () => {
-  const tls = selfSigned();
+  const tls = await selfSigned();
   const { app } = await fx.app({ https: tls });
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   expect(base).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);

@@ -1,4 +1,6 @@
 // @moat/testkit: dev-only fixtures that start real servers on loopback for tests.
+
+export { type CertificateFiles, makeCertificate } from './certificate.js';
 export type { DnsFailure, DnsQuery, DnsRecords, DnsRecordType, DnsServer, DnsZone, MxRecord } from './dns.js';
 export { startDns } from './dns.js';
 export { freePort } from './ports.js';

@@ -9,6 +9,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { makeCertificate } from './certificate.js';
 import { freePort } from './ports.js';
 
 const run = promisify(execFile);
@@ -64,21 +65,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
   await Promise.all(['etc', 'queue', 'data'].map((d) => mkdir(path.join(dir, d))));
   const { uid } = await postfixUser();
   await chown(path.join(dir, 'data'), uid, -1);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=postfix.test',
-    '-keyout',
-    path.join(etc, 'key.pem'),
-    '-out',
-    path.join(etc, 'cert.pem'),
-  ]);
+  const tls = await makeCertificate(etc, 'postfix.test');
   const port = options.port ?? (await freePort());
   const main = {
     compatibility_level: '3.6',
@@ -97,8 +84,8 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     mynetworks: '192.0.2.0/24',
     smtpd_relay_restrictions: 'permit_mynetworks, reject_unauth_destination',
     smtpd_tls_security_level: 'may',
-    smtpd_tls_cert_file: path.join(etc, 'cert.pem'),
-    smtpd_tls_key_file: path.join(etc, 'key.pem'),
+    smtpd_tls_cert_file: tls.cert,
+    smtpd_tls_key_file: tls.key,
     smtpd_tls_received_header: 'yes',
     smtp_dns_support_level: 'disabled',
     smtpd_peername_lookup: 'no',
