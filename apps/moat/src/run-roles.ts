@@ -107,7 +107,7 @@ export async function runRoles(
       startedAt,
       stats: Object.assign(processStats(), ...services.map((s) => s.stats?.() ?? {})),
     }));
-    heartbeat.start();
+    await heartbeat.start();
   } catch (err) {
     log.fatal({ event: 'moat.start_failed', err }, 'moat could not start');
     await stopAll();

@@ -34,10 +34,11 @@ export class Heartbeat {
       .exec();
   }
 
-  start(): void {
-    void this.beat().catch(() => {});
+  /** Starts beating; resolves when the first beat is written (or has failed: beats go on regardless). */
+  start(): Promise<void> {
     this.#timer = setInterval(() => void this.beat().catch(() => {}), this.intervalMs);
     this.#timer.unref();
+    return this.beat().catch(() => {});
   }
 
   async stop(): Promise<void> {

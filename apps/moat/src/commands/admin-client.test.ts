@@ -98,9 +98,15 @@ const send = (sender: string, recipients: string[], route = ROUTE) =>
 
 describe('moat admin + moat queue|route|track', () => {
   test('the admin node beats a heartbeat and the API is protected', async () => {
-    const nodes = await fetch(`${url}/nodes`, { headers: { authorization: `Bearer ${READ}` } });
-    expect(nodes.status).toBe(200);
-    const body = (await nodes.json()) as { nodes: { roles: string[]; stats: Record<string, number> }[] };
+    // /health answers as soon as the API listens; the first beat follows it.
+    type Nodes = { nodes: { roles: string[]; stats: Record<string, number> }[] };
+    let body: Nodes = { nodes: [] };
+    await until(async () => {
+      const nodes = await fetch(`${url}/nodes`, { headers: { authorization: `Bearer ${READ}` } });
+      expect(nodes.status).toBe(200);
+      body = (await nodes.json()) as Nodes;
+      return body.nodes.length > 0;
+    });
     expect(body.nodes).toEqual([expect.objectContaining({ roles: ['admin'] })]);
     expect(body.nodes[0]?.stats.rssBytes).toBeGreaterThan(0);
     expect((await fetch(`${url}/routes`)).status).toBe(401);
