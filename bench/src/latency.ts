@@ -1,63 +1,19 @@
 /**
- * A small SMTP client of our own for the one figure smtp-source does not give: the time from
- * the end of DATA (".\r\n" written) to the 250 reply, per message.
+ * The one figure smtp-source does not give: the time from the end of DATA (".\r\n" written) to
+ * the 250 reply, per message, measured with @moat/testkit's RawSmtp.
  */
-import { connect, type Socket } from 'node:net';
-
-class Lines {
-  #buffer = '';
-  #waiters: ((line: string) => void)[] = [];
-  #ready: string[] = [];
-
-  constructor(socket: Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (d: string) => {
-      this.#buffer += d;
-      for (let i = this.#buffer.indexOf('\r\n'); i >= 0; i = this.#buffer.indexOf('\r\n')) {
-        const line = this.#buffer.slice(0, i);
-        this.#buffer = this.#buffer.slice(i + 2);
-        const w = this.#waiters.shift();
-        if (w) w(line);
-        else this.#ready.push(line);
-      }
-    });
-    socket.on('close', () => {
-      for (const w of this.#waiters.splice(0)) w('(closed)');
-    });
-  }
-
-  async reply(): Promise<string> {
-    for (;;) {
-      const line = this.#ready.shift() ?? (await new Promise<string>((r) => this.#waiters.push(r)));
-      if (line === '(closed)' || line[3] !== '-') return line;
-    }
-  }
-}
+import { expectCode, RawSmtp } from '@moat/testkit';
 
 async function oneMessage(port: number, body: string, to: string): Promise<number> {
-  const socket = connect({ port, host: '127.0.0.1', noDelay: true });
-  socket.on('error', () => {});
-  const lines = new Lines(socket);
-  const expect = async (prefix: string) => {
-    const r = await lines.reply();
-    if (!r.startsWith(prefix)) throw new Error(`expected ${prefix}, got: ${r}`);
-  };
-  await expect('220');
-  socket.write('EHLO latency.example.net\r\n');
-  await expect('250');
-  socket.write('MAIL FROM:<bench@example.net>\r\n');
-  await expect('250');
-  socket.write(`RCPT TO:<${to}>\r\n`);
-  await expect('250');
-  socket.write('DATA\r\n');
-  await expect('354');
-  socket.write(body);
-  const started = performance.now();
-  socket.write('.\r\n');
-  await expect('250');
-  const ms = performance.now() - started;
-  socket.end('QUIT\r\n');
-  return ms;
+  // Nagle off, so ".\r\n" leaves at once; a generous bound, as a loaded server may be slow.
+  const c = await RawSmtp.connect({ port, noDelay: true, timeoutMs: 60_000 });
+  try {
+    expectCode(await c.cmd('EHLO latency.example.net'), '250', 'EHLO');
+    expectCode(await c.send('bench@example.net', [to], body), '250', 'end of DATA');
+    return c.endOfDataMs;
+  } finally {
+    await c.quit({ wait: false });
+  }
 }
 
 export interface LatencyResult {

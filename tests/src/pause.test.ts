@@ -10,6 +10,7 @@ import path from 'node:path';
 import {
   type DnsServer,
   freePort,
+  RawSmtp,
   type RedisServer,
   type SmtpSink,
   startDns,
@@ -18,7 +19,6 @@ import {
 } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type MoatProcess, runMoat, startMoat } from './moat-process.js';
-import { RawSmtp } from './smtp-client.js';
 
 const MESSAGES = 20;
 const ADMIN_TOKEN = 'pause-test-admin-token-0123456789';

@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   type DnsServer,
+  dotStuff,
   freePort,
+  RawSmtp,
   type RedisServer,
   type SmtpSink,
   startDns,
@@ -19,7 +21,6 @@ import {
 } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type MoatProcess, startMoat } from './moat-process.js';
-import { dotStuff, RawSmtp } from './smtp-client.js';
 
 const UNTRUSTED = '127.0.0.3';
 

@@ -9,10 +9,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, keysFor, whenReady } from '@moat/spool';
-import { type DnsServer, freePort, type RedisServer, startDns, startRedis } from '@moat/testkit';
+import { type DnsServer, freePort, RawSmtp, type RedisServer, startDns, startRedis } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type MoatProcess, startMoat } from './moat-process.js';
-import { RawSmtp } from './smtp-client.js';
 
 let dir: string;
 let redis: RedisServer;

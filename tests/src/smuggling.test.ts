@@ -17,11 +17,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { compileRelayPolicy, parseConfig } from '@moat/policy';
 import { connect, pauseRoute, resumeRoute, type Spool, spoolFromConfig, whenReady } from '@moat/spool';
-import { type DnsServer, freePort, type RedisServer, startDns, startRedis } from '@moat/testkit';
+import { type DnsServer, freePort, RawSmtp, type RedisServer, startDns, startRedis } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type LenientServer, startLenientServer } from './lenient-smtp.js';
 import { type MoatProcess, startMoat } from './moat-process.js';
-import { RawSmtp } from './smtp-client.js';
 
 /** The end-of-data look-alikes of the 2023 research, each hidden in a body. */
 const VARIANTS = [

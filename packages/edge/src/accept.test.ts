@@ -1,15 +1,7 @@
 import { compileRelayPolicy, configSchema, openRelayProbes } from '@moat/policy';
-import type { RedisServer } from '@moat/testkit';
+import { RawSmtp, type RedisServer } from '@moat/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  BASE_CONFIG,
-  MESSAGE,
-  queueIdOf,
-  RawClient,
-  startRedis,
-  startTestEdge,
-  type TestEdge,
-} from './test-fixture.js';
+import { BASE_CONFIG, MESSAGE, queueIdOf, startRedis, startTestEdge, type TestEdge } from './test-fixture.js';
 
 let redis: RedisServer;
 let t: TestEdge;
@@ -23,15 +15,15 @@ afterAll(async () => {
   await redis.stop();
 });
 
-async function session(): Promise<RawClient> {
-  const c = await RawClient.open(t.port);
+async function session(): Promise<RawSmtp> {
+  const c = await RawSmtp.connect({ port: t.port });
   expect(await c.cmd('EHLO mx.example.net')).toMatch(/^250-relay\.example\.com/);
   return c;
 }
 
 describe('greeting and EHLO', () => {
   test('advertises the ESMTP extensions and the size limit', async () => {
-    const c = await RawClient.open(t.port, { greeting: false });
+    const c = await RawSmtp.connect({ port: t.port, greeting: false });
     expect(await c.reply()).toBe('220 relay.example.com ESMTP Moat');
     const ehlo = await c.cmd('EHLO mx.example.net');
     for (const ext of [
@@ -45,7 +37,7 @@ describe('greeting and EHLO', () => {
       expect(ehlo).toContain(ext);
     }
     expect(ehlo).not.toContain('AUTH');
-    c.close();
+    c.destroy();
   });
 });
 
@@ -68,7 +60,7 @@ describe('inbound: mail for our domains from anyone', () => {
     const job2 = await t.spool.queue('[192.168.1.254]:2525').getJob(`${id}-2`);
     expect(job1?.data).toMatchObject({ sender: 'a@example.net', recipients: ['b@example.com'] });
     expect(job2?.data).toMatchObject({ recipients: ['c@example.org'] });
-    c.close();
+    c.destroy();
   });
 
   test('RCPT TO:<Postmaster> without a domain is accepted (RFC 5321 §4.1.1.3) for our first domain', async () => {
@@ -77,7 +69,7 @@ describe('inbound: mail for our domains from anyone', () => {
     expect(await c.cmd('RCPT TO:<Postmaster>')).toMatch(/^250 /);
     const id = queueIdOf(await c.data(MESSAGE));
     expect((await t.spool.readMeta(id))?.routes[0]?.recipients).toEqual(['postmaster@example.com']);
-    c.close();
+    c.destroy();
   });
 
   test('the null sender (bounces) is accepted', async () => {
@@ -86,7 +78,7 @@ describe('inbound: mail for our domains from anyone', () => {
     expect(await c.cmd('RCPT TO:<b@example.com>')).toMatch(/^250 /);
     const id = queueIdOf(await c.data(MESSAGE));
     expect((await t.spool.queue('[192.168.1.254]').getJob(`${id}-1`))?.data.sender).toBe('');
-    c.close();
+    c.destroy();
   });
 
   test('several messages over one connection, pipelined', async () => {
@@ -102,7 +94,7 @@ describe('inbound: mail for our domains from anyone', () => {
     expect(await c.cmd('RCPT TO:<b@example.com>')).toMatch(/^250 /);
     const second = await c.data(MESSAGE);
     expect(queueIdOf(second)).not.toBe(queueIdOf(first));
-    c.close();
+    c.destroy();
   });
 });
 
@@ -111,7 +103,7 @@ describe('never an open relay', () => {
     const c = await session();
     await c.cmd('MAIL FROM:<spammer@example.net>');
     expect(await c.cmd('RCPT TO:<victim@gmail.com>')).toBe('550 5.7.1 Relaying denied');
-    c.close();
+    c.destroy();
   });
 
   const config = configSchema.parse({ ...BASE_CONFIG });
@@ -124,7 +116,7 @@ describe('never an open relay', () => {
       const reply = await c.cmd(`RCPT TO:<${recipient}>`);
       expect(reply).toMatch(/^5\d\d /);
       expect(await c.cmd('DATA')).toMatch(/^503 /);
-      c.close();
+      c.destroy();
     },
   );
 
@@ -138,13 +130,13 @@ describe('never an open relay', () => {
     expect(meta?.routes).toEqual([
       { routeId: '[192.168.1.254]', jobId: `${id}-1`, recipients: ['local@example.com'] },
     ]);
-    c.close();
+    c.destroy();
   });
 
   test('a bad sender address is refused with 553 5.1.7', async () => {
     const c = await session();
     expect(await c.cmd('MAIL FROM:<user@localhost>')).toMatch(/^553 5\.1\.7 /);
-    c.close();
+    c.destroy();
   });
 });
 
@@ -158,7 +150,7 @@ describe('headers', () => {
       (_, i) => `Received: from hop${i}.example.net by x; Sat, 28 Nov 2026 10:00:00 +0000\r\n`,
     ).join('');
     expect(await c.data(`${hops}${MESSAGE}`)).toMatch(/^554 5\.4\.6 /);
-    c.close();
+    c.destroy();
   });
 
   test('bare LF and bare CR become CRLF before the message is stored (SMTP smuggling)', async () => {
@@ -172,6 +164,6 @@ describe('headers', () => {
     const body = (await t.spool.readBody(id))?.toString('latin1') ?? '';
     expect(body).toContain('line1\r\n.\r\nMAIL FROM:<evil@example.net>\r\nline2\r\n.\r\nend\r\n');
     expect(/\r(?!\n)|(?<!\r)\n/.test(body)).toBe(false);
-    c.close();
+    c.destroy();
   });
 });

@@ -1,8 +1,8 @@
-import type { RedisServer } from '@moat/testkit';
+import { RawSmtp, type RedisServer } from '@moat/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { hashPassword } from './passwords.js';
 import { Client } from './test-client.js';
-import { MESSAGE, queueIdOf, RawClient, startRedis, startTestEdge, type TestEdge } from './test-fixture.js';
+import { MESSAGE, queueIdOf, startRedis, startTestEdge, type TestEdge } from './test-fixture.js';
 
 let redis: RedisServer;
 let t: TestEdge;
@@ -21,14 +21,14 @@ afterAll(async () => {
 
 describe('outbound: SMTP AUTH, only after STARTTLS', () => {
   test('AUTH is not offered before STARTTLS and refused if tried', async () => {
-    const c = await RawClient.open(t.port);
+    const c = await RawSmtp.connect({ port: t.port });
     const ehlo = await c.cmd('EHLO exchange.corp.example.com');
     expect(ehlo).toContain('STARTTLS');
     expect(ehlo).not.toMatch(/AUTH/);
     expect(await c.cmd('AUTH PLAIN AGV4Y2hhbmdlAHMzY3JldC1wYXNzdzByZA==')).toMatch(/^5\d\d /);
     await c.cmd('MAIL FROM:<ceo@example.com>');
     expect(await c.cmd('RCPT TO:<partner@example.net>')).toBe('550 5.7.1 Relaying denied');
-    c.close();
+    c.destroy();
   });
 
   test('after STARTTLS and AUTH, mail to any domain is accepted and recorded with TLS and the user', async () => {
@@ -75,7 +75,7 @@ describe('outbound: allow-listed client networks', () => {
   test('a client inside outbound.clients may relay anywhere, without AUTH', async () => {
     const inside = await startTestEdge(redis, { outbound: { clients: ['127.0.0.0/8'] } });
     try {
-      const c = await RawClient.open(inside.port);
+      const c = await RawSmtp.connect({ port: inside.port });
       await c.cmd('EHLO exchange.corp.example.com');
       await c.cmd('MAIL FROM:<ceo@example.com>');
       expect(await c.cmd('RCPT TO:<partner@example.net>')).toMatch(/^250 /);
@@ -83,7 +83,7 @@ describe('outbound: allow-listed client networks', () => {
       expect(await c.cmd('RCPT TO:<x@[192.0.2.1]>')).toBe('550 5.7.1 Relaying denied');
       const id = queueIdOf(await c.data(MESSAGE));
       expect((await inside.spool.readMeta(id))?.routes[0]?.routeId).toBe('mx');
-      c.close();
+      c.destroy();
     } finally {
       await inside.close();
     }

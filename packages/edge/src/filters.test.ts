@@ -1,8 +1,8 @@
 import { Replies } from '@moat/policy';
-import type { RedisServer } from '@moat/testkit';
+import { RawSmtp, type RedisServer } from '@moat/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Filter, type FilterInput, runFilters } from './filters.js';
-import { MESSAGE, queueIdOf, RawClient, startRedis, startTestEdge } from './test-fixture.js';
+import { MESSAGE, queueIdOf, startRedis, startTestEdge } from './test-fixture.js';
 
 const input: FilterInput = {
   queueId: 'Q1',
@@ -81,7 +81,7 @@ describe('filters in the edge', () => {
       },
     );
     try {
-      const c = await RawClient.open(t.port);
+      const c = await RawSmtp.connect({ port: t.port });
       await c.cmd('EHLO mx.example.net');
       await c.cmd('MAIL FROM:<a@example.net>');
       await c.cmd('RCPT TO:<b@example.com>');
@@ -95,7 +95,7 @@ describe('filters in the edge', () => {
       expect((await t.spool.readBody(id))?.toString('latin1')).toMatch(
         /^Received: [\s\S]*?\r\nX-Moat-Filter: passed\r\nFrom: /,
       );
-      c.close();
+      c.destroy();
     } finally {
       await t.close();
     }

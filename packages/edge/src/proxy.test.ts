@@ -1,7 +1,7 @@
-import type { RedisServer } from '@moat/testkit';
+import { RawSmtp, type RedisServer } from '@moat/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { toV1 } from './proxy.js';
-import { MESSAGE, queueIdOf, RawClient, startRedis, startTestEdge, type TestEdge } from './test-fixture.js';
+import { MESSAGE, queueIdOf, startRedis, startTestEdge, type TestEdge } from './test-fixture.js';
 
 // Behind a TCP load balancer, policy must see the client address from the PROXY header.
 let redis: RedisServer;
@@ -36,8 +36,8 @@ function v2(src: string, dst: string, sport: number, dport: number): Buffer {
   return header;
 }
 
-async function relayAttempt(preamble: Buffer): Promise<{ rcpt: string; client: RawClient }> {
-  const c = await RawClient.open(t.port, { preamble });
+async function relayAttempt(preamble: Buffer): Promise<{ rcpt: string; client: RawSmtp }> {
+  const c = await RawSmtp.connect({ port: t.port, preamble });
   await c.cmd('EHLO exchange.corp.example.com');
   await c.cmd('MAIL FROM:<ceo@example.com>');
   return { rcpt: await c.cmd('RCPT TO:<partner@example.net>'), client: c };
@@ -50,7 +50,7 @@ describe('PROXY protocol', () => {
     const id = queueIdOf(await client.data(MESSAGE));
     expect((await t.spool.readMeta(id))?.client.ip).toBe('10.99.1.2');
     expect((await t.spool.readBody(id))?.toString('latin1')).toContain('(unknown [10.99.1.2])');
-    client.close();
+    client.destroy();
   });
 
   test('v1: an untrusted client address behind the balancer may not', async () => {
@@ -58,34 +58,36 @@ describe('PROXY protocol', () => {
       Buffer.from('PROXY TCP4 203.0.113.9 192.0.2.25 40000 25\r\n'),
     );
     expect(rcpt).toBe('550 5.7.1 Relaying denied');
-    client.close();
+    client.destroy();
   });
 
   test('v2 (binary): the same decisions', async () => {
     const trusted = await relayAttempt(v2('10.99.3.4', '192.0.2.25', 40000, 25));
     expect(trusted.rcpt).toMatch(/^250 /);
-    trusted.client.close();
+    trusted.client.destroy();
     const untrusted = await relayAttempt(v2('198.51.100.7', '192.0.2.25', 40000, 25));
     expect(untrusted.rcpt).toBe('550 5.7.1 Relaying denied');
-    untrusted.client.close();
+    untrusted.client.destroy();
   });
 
   test('a client that is not a trusted load balancer cannot claim an address with a PROXY header', async () => {
-    const c = await RawClient.open(t.port, {
+    const c = await RawSmtp.connect({
+      port: t.port,
       greeting: false,
       localAddress: '127.0.0.5',
       preamble: Buffer.from('PROXY TCP4 10.99.1.2 192.0.2.25 40000 25\r\n'),
     });
-    expect(await c.reply()).toBe('(closed)');
+    await expect(c.reply()).rejects.toThrow(/^connection closed/);
   });
 
   test('a connection without a PROXY header gets no session', async () => {
-    const c = await RawClient.open(t.port, {
+    const c = await RawSmtp.connect({
+      port: t.port,
       greeting: false,
       preamble: Buffer.from('EHLO sneaky.example.net\r\n'),
     });
     expect(await c.reply()).not.toMatch(/^220 /);
-    c.close();
+    c.destroy();
   });
 });
 

@@ -1,6 +1,6 @@
-import type { RedisServer } from '@moat/testkit';
+import { RawSmtp, type RedisServer } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { MESSAGE, queueIdOf, RawClient, startRedis, startTestEdge, type TestEdge } from './test-fixture.js';
+import { MESSAGE, queueIdOf, startRedis, startTestEdge, type TestEdge } from './test-fixture.js';
 
 // Redis dies in the middle of a session: the client must get 4xx, never 250; when Redis is
 // back, mail is accepted again without restarting Moat.
@@ -16,7 +16,7 @@ afterAll(async () => {
   await redis.stop();
 });
 
-async function transaction(c: RawClient): Promise<string> {
+async function transaction(c: RawSmtp): Promise<string> {
   const mail = await c.cmd('MAIL FROM:<a@example.net>');
   if (!mail.startsWith('250')) return mail;
   const rcpt = await c.cmd('RCPT TO:<b@example.com>');
@@ -25,7 +25,7 @@ async function transaction(c: RawClient): Promise<string> {
 }
 
 test('Redis killed mid-session: 451 4.3.0 at end of DATA; after restart, accepted again', async () => {
-  const c = await RawClient.open(t.port);
+  const c = await RawSmtp.connect({ port: t.port });
   await c.cmd('EHLO mx.example.net');
   expect(await transaction(c)).toMatch(/^250 /);
 
@@ -49,11 +49,11 @@ test('Redis killed mid-session: 451 4.3.0 at end of DATA; after restart, accepte
   expect(reply).toMatch(/^250 2\.0\.0/);
   // The acknowledged message survived the kill (AOF, appendfsync always) and is complete.
   expect((await t.spool.readBody(queueIdOf(reply)))?.toString('latin1')).toContain(MESSAGE);
-  c.close();
+  c.destroy();
 });
 
 test('a hung Redis (SIGSTOP) is answered with 451 by the deadline, not left hanging', async () => {
-  const c = await RawClient.open(t.port);
+  const c = await RawSmtp.connect({ port: t.port });
   await c.cmd('EHLO mx.example.net');
   await c.cmd('MAIL FROM:<a@example.net>');
   await c.cmd('RCPT TO:<b@example.com>');
@@ -65,7 +65,7 @@ test('a hung Redis (SIGSTOP) is answered with 451 by the deadline, not left hang
   } finally {
     redis.resume();
   }
-  c.close();
+  c.destroy();
 });
 
 test('Redis memory past the threshold: 452 4.3.1 at MAIL, accepted again once it drops', async () => {
@@ -76,7 +76,7 @@ test('Redis memory past the threshold: 452 4.3.1 at MAIL, accepted again once it
     const used = Number(/used_memory:(\d+)/.exec(await t.redis.info('memory'))?.[1]);
     await t.redis.config('SET', 'maxmemory', String(Math.floor(used * 1.2)));
     await guard.check();
-    const c = await RawClient.open(edge.port);
+    const c = await RawSmtp.connect({ port: edge.port });
     await c.cmd('EHLO mx.example.net');
     expect(await c.cmd('MAIL FROM:<a@example.net>')).toBe(
       '452 4.3.1 Insufficient system storage, please try again later',
@@ -84,7 +84,7 @@ test('Redis memory past the threshold: 452 4.3.1 at MAIL, accepted again once it
     await t.redis.config('SET', 'maxmemory', '0');
     await guard.check();
     expect(await transaction(c)).toMatch(/^250 /);
-    c.close();
+    c.destroy();
   } finally {
     await t.redis.config('SET', 'maxmemory', '0');
     await edge.close();

@@ -1,6 +1,6 @@
-import type { RedisServer } from '@moat/testkit';
+import { RawSmtp, type RedisServer } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { MESSAGE, RawClient, startRedis, startTestEdge } from './test-fixture.js';
+import { MESSAGE, startRedis, startTestEdge } from './test-fixture.js';
 
 let redis: RedisServer;
 
@@ -13,9 +13,9 @@ afterAll(async () => {
 
 test('graceful close: idle sessions get 421 at once, a session in DATA finishes with 250, new connections are refused', async () => {
   const t = await startTestEdge(redis);
-  const idle = await RawClient.open(t.port);
+  const idle = await RawSmtp.connect({ port: t.port });
   await idle.cmd('EHLO idle.example.net');
-  const busy = await RawClient.open(t.port);
+  const busy = await RawSmtp.connect({ port: t.port });
   await busy.cmd('EHLO busy.example.net');
   await busy.cmd('MAIL FROM:<a@example.net>');
   await busy.cmd('RCPT TO:<b@example.com>');
@@ -29,7 +29,7 @@ test('graceful close: idle sessions get 421 at once, a session in DATA finishes 
   expect(await busy.reply()).toMatch(/^250 2\.0\.0 Ok: queued as/);
   expect(await busy.reply()).toBe('421 4.3.2 Service shutting down, try again later');
   await closing;
-  await expect(RawClient.open(t.port)).rejects.toThrow(/ECONNREFUSED/);
+  await expect(RawSmtp.connect({ port: t.port })).rejects.toThrow(/ECONNREFUSED/);
   await t.spool.close();
   t.redis.disconnect();
 });

@@ -1,8 +1,7 @@
 /**
- * Test fixture (not built): a real edge on a free port in front of a real redis-server, and a
- * raw line-based SMTP client for asserting exact replies.
+ * Test fixture (not built): a real edge on a free port in front of a real redis-server, a
+ * message and its queue id. Tests talk to the edge with @moat/testkit's RawSmtp.
  */
-import { type Socket, connect as tcpConnect } from 'node:net';
 import { configSchema, type MoatConfigInput } from '@moat/policy';
 import { connect, Spool, whenReady } from '@moat/spool';
 import { type RedisServer, startRedis } from '@moat/testkit';
@@ -62,92 +61,6 @@ export async function startTestEdge(
 }
 
 export { startRedis };
-
-/** A raw SMTP client: one command, one (possibly multi-line) reply. */
-export class RawClient {
-  #buffer = '';
-  #waiters: ((line: string) => void)[] = [];
-  #lines: string[] = [];
-  closed = false;
-
-  private constructor(readonly socket: Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (data: string) => {
-      this.#buffer += data;
-      let i = this.#buffer.indexOf('\r\n');
-      while (i >= 0) {
-        const line = this.#buffer.slice(0, i);
-        this.#buffer = this.#buffer.slice(i + 2);
-        const waiter = this.#waiters.shift();
-        if (waiter) waiter(line);
-        else this.#lines.push(line);
-        i = this.#buffer.indexOf('\r\n');
-      }
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      for (const w of this.#waiters.splice(0)) w('(closed)');
-    });
-    socket.on('error', () => {});
-  }
-
-  static open(
-    port: number,
-    options: { greeting?: boolean; preamble?: Buffer; localAddress?: string } = {},
-  ): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const socket = tcpConnect(
-        { port, host: '127.0.0.1', ...(options.localAddress ? { localAddress: options.localAddress } : {}) },
-        async () => {
-          if (options.preamble) socket.write(options.preamble);
-          const client = new RawClient(socket);
-          if (options.greeting !== false) await client.reply();
-          resolve(client);
-        },
-      );
-      socket.once('error', reject);
-    });
-  }
-
-  #line(): Promise<string> {
-    const ready = this.#lines.shift();
-    if (ready !== undefined) return Promise.resolve(ready);
-    if (this.closed) return Promise.resolve('(closed)');
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
-  /** The next complete reply, lines joined with "\n". */
-  async reply(): Promise<string> {
-    const lines: string[] = [];
-    for (;;) {
-      const line = await this.#line();
-      lines.push(line);
-      if (line === '(closed)' || line[3] !== '-') return lines.join('\n');
-    }
-  }
-
-  async cmd(line: string): Promise<string> {
-    this.socket.write(`${line}\r\n`);
-    return this.reply();
-  }
-
-  write(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
-  /** Send a whole message body after DATA's 354, dot-stuffed as a client must. */
-  async data(body: string): Promise<string> {
-    const go = await this.cmd('DATA');
-    if (!go.startsWith('354')) return go;
-    const stuffed = body.replace(/^\./gm, '..');
-    this.socket.write(`${stuffed.endsWith('\r\n') ? stuffed : `${stuffed}\r\n`}.\r\n`);
-    return this.reply();
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 export const MESSAGE = 'From: a@example.net\r\nTo: b@example.com\r\nSubject: test\r\n\r\nHello.\r\n';
 

@@ -1,7 +1,7 @@
 import { Resolver } from 'node:dns';
-import { type DnsServer, type RedisServer, startDns } from '@moat/testkit';
+import { type DnsServer, RawSmtp, type RedisServer, startDns } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { MESSAGE, queueIdOf, RawClient, startRedis, startTestEdge } from './test-fixture.js';
+import { MESSAGE, queueIdOf, startRedis, startTestEdge } from './test-fixture.js';
 
 let redis: RedisServer;
 let dns: DnsServer;
@@ -18,10 +18,10 @@ afterAll(async () => {
 test('an idle session is closed after smtp.idleTimeout', async () => {
   const t = await startTestEdge(redis, { smtp: { listen: ['127.0.0.1:2525'], idleTimeout: '300ms' } });
   try {
-    const c = await RawClient.open(t.port);
+    const c = await RawSmtp.connect({ port: t.port });
     await c.cmd('EHLO idle.example.net');
     expect(await c.reply()).toMatch(/^421 /);
-    expect(await c.reply()).toBe('(closed)');
+    await expect(c.reply()).rejects.toThrow(/^connection closed/);
   } finally {
     await t.close();
   }
@@ -30,7 +30,7 @@ test('an idle session is closed after smtp.idleTimeout', async () => {
 test('DATA that takes longer than smtp.dataTimeout is cut off with 421, and nothing is queued', async () => {
   const t = await startTestEdge(redis, { smtp: { listen: ['127.0.0.1:2525'], dataTimeout: '300ms' } });
   try {
-    const c = await RawClient.open(t.port);
+    const c = await RawSmtp.connect({ port: t.port });
     await c.cmd('EHLO slow.example.net');
     await c.cmd('MAIL FROM:<a@example.net>');
     await c.cmd('RCPT TO:<b@example.com>');
@@ -58,7 +58,7 @@ test("with smtp.reverseDns, the client name comes from Moat's own resolver and g
   );
   try {
     // From 127.0.0.9, an address /etc/hosts does not name (the resolver reads that file first).
-    const c = await RawClient.open(t.port, { localAddress: '127.0.0.9' });
+    const c = await RawSmtp.connect({ port: t.port, localAddress: '127.0.0.9' });
     await c.cmd('EHLO whoever.example.net');
     await c.cmd('MAIL FROM:<a@example.net>');
     await c.cmd('RCPT TO:<b@example.com>');
@@ -69,7 +69,7 @@ test("with smtp.reverseDns, the client name comes from Moat's own resolver and g
     expect(dns.queries).toContainEqual(
       expect.objectContaining({ name: '9.0.0.127.in-addr.arpa', type: 'PTR' }),
     );
-    c.close();
+    c.destroy();
   } finally {
     await t.close();
   }
