@@ -43,7 +43,13 @@ export async function startMoat(opts: {
   writeFileSync(file, JSON.stringify(config, null, 2));
   const roles =
     opts.layout === 'edge' ? [['edge']] : opts.layout === 'start' ? [['start']] : [['edge'], ['worker']];
-  const procs = roles.map((args) => start(BIN, [...args, '--config', file]));
+  // MOAT_BENCH_PROFILE=<dir>: every Moat process writes a V8 CPU profile there when it stops.
+  const profile = process.env.MOAT_BENCH_PROFILE;
+  const procs = roles.map((args) =>
+    profile
+      ? start(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profile, BIN, ...args, '--config', file])
+      : start(BIN, [...args, '--config', file]),
+  );
   await waitFor(() => portOpen(opts.port), `moat to listen on ${opts.port}`, 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${procs.map((p) => p.output()).join('\n')}`);
   });

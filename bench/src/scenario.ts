@@ -2,6 +2,7 @@
  * One measured run of one system under one load: start the sink and the system, drive
  * smtp-source, wait for the sink to count everything, measure latency, stop all.
  */
+import { spawnSync } from 'node:child_process';
 import { freePort, startPostfix, startRedis } from '@moat/testkit';
 import { measureLatency } from './latency.js';
 import { type MoatLayout, startMoat } from './moat.js';
@@ -38,6 +39,8 @@ interface Running {
   pids(): number[];
   stop(): Promise<void>;
   acceptOnly: boolean;
+  /** Redis `INFO commandstats` (Moat systems only). */
+  commandStats?(): string;
 }
 
 async function startSystem(system: SystemName, sinkPort: number): Promise<Running> {
@@ -65,6 +68,8 @@ async function startSystem(system: SystemName, sinkPort: number): Promise<Runnin
       await redis.stop();
     },
     acceptOnly: layout === 'edge',
+    commandStats: () =>
+      spawnSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats'], { encoding: 'utf8' }).stdout,
   };
 }
 
@@ -110,7 +115,26 @@ export async function measure(system: SystemName, load: Load): Promise<Measureme
       peakRss,
     };
   } finally {
+    // MOAT_BENCH_COMMANDSTATS=1: Redis commands per message, to find round trips worth saving.
+    if (process.env.MOAT_BENCH_COMMANDSTATS && running.commandStats) {
+      process.stderr.write(perMessage(running.commandStats(), load.messages + load.latencyMessages));
+    }
     await running.stop();
     await sink.stop();
   }
+}
+
+/** `cmdstat_evalsha:calls=4800,...` lines as calls per message, most frequent first. */
+function perMessage(stats: string, messages: number): string {
+  const rows = [...stats.matchAll(/^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/gm)].map(
+    ([, name, calls, usec]) => [name ?? '', Number(calls) / messages, Number(usec) / messages] as const,
+  );
+  rows.sort((a, b) => b[1] - a[1]);
+  const total = rows.reduce((sum, r) => sum + r[1], 0);
+  return `redis commands per message: ${total.toFixed(1)}\n${rows
+    .map(
+      ([name, calls, usec]) =>
+        `  ${name.padEnd(24)} ${calls.toFixed(2).padStart(6)} calls  ${usec.toFixed(0).padStart(5)} us`,
+    )
+    .join('\n')}\n`;
 }
