@@ -4,6 +4,7 @@
  * 451 at once; workers wait and retry forever (maxRetriesPerRequest: null).
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import { coalesceWrites } from './coalesce.js';
 
 export type ConnectionRole = 'producer' | 'worker';
 
@@ -75,6 +76,10 @@ export function connect(settings: ConnectionSettings, role: ConnectionRole): Red
   // Connection errors are reported by whoever uses the connection (and ioredis reconnects);
   // without a listener Node would print each one as an unhandled 'error' event.
   redis.on('error', () => {});
+  // Each (re)connection has a new socket; batch the commands each tick issues into one write.
+  redis.on('connect', () => {
+    if (redis.stream) coalesceWrites(redis.stream);
+  });
   return redis;
 }
 
