@@ -66,7 +66,10 @@ async function processJob(
     { ...ctx.attempt, log },
     { route, sender: data.sender, recipients: data.recipients, body },
   );
-  await record(ctx.spool, log, data, results, ctx.counters);
+  // The tracking events go out now and are awaited with the release at the end: one round
+  // trip fewer per message, same order on the connection.
+  const tracked = record(ctx.spool, log, data, results, ctx.counters);
+  tracked.catch(() => {}); // awaited below; this only keeps an early rejection from being "unhandled"
 
   const now = Date.now();
   const of = (o: RecipientResult['outcome']) => results.filter((r) => r.outcome === o);
@@ -129,7 +132,7 @@ async function processJob(
     );
     await deferJob(job, token, delay, next);
   }
-  await ctx.spool.release(data.messageId, jobId);
+  await Promise.all([tracked, ctx.spool.release(data.messageId, jobId)]);
 }
 
 function dsnRecipient(r: RecipientResult): DsnRecipient {
@@ -150,6 +153,7 @@ async function record(
   results: readonly RecipientResult[],
   counters?: Counters,
 ) {
+  const tracked: Promise<void>[] = [];
   const groups = new Map<string, RecipientResult[]>();
   for (const r of results) {
     const key = JSON.stringify([r.outcome, r.host ?? '', r.text]);
@@ -172,14 +176,17 @@ async function record(
       { event: e.event, host: first.host, recipients, status: first.status, reply: first.text },
       `${first.outcome}: ${recipients.join(', ')}${first.host ? ` via ${first.host}` : ''}: ${first.text}`,
     );
-    await spool.track({
-      type: e.type,
-      messageId: job.messageId,
-      routeId: job.routeId,
-      sender: job.sender,
-      recipients,
-      reply: first.text,
-      ...(first.host ? { host: first.host } : {}),
-    });
+    tracked.push(
+      spool.track({
+        type: e.type,
+        messageId: job.messageId,
+        routeId: job.routeId,
+        sender: job.sender,
+        recipients,
+        reply: first.text,
+        ...(first.host ? { host: first.host } : {}),
+      }),
+    );
   }
+  await Promise.all(tracked);
 }

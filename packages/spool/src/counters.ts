@@ -70,6 +70,7 @@ export class Counters {
   readonly #key: string;
   readonly #flushMs: number;
   #pending = new Map<string, number>();
+  readonly #fields = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(redis: Redis, keys: Keys, options: { readonly flushMs?: number } = {}) {
@@ -80,19 +81,19 @@ export class Counters {
 
   inc(metric: CounterName, labels: Labels = {}, by = 1): void {
     const def: MetricDef = METRICS[metric];
-    this.#add(def.name, pickLabels(def, labels), by);
+    this.#add(this.#field(def.name, def, labels), by);
   }
 
   /** Record one observation (seconds) in a histogram. */
   observe(metric: HistogramName, labels: Labels, value: number): void {
     const def: MetricDef = METRICS[metric];
-    const base = pickLabels(def, labels);
-    for (const le of [...(def.buckets ?? []), Number.POSITIVE_INFINITY]) {
-      if (value <= le)
-        this.#add(`${def.name}_bucket`, { ...base, le: le === Infinity ? '+Inf' : String(le) }, 1);
+    const buckets = def.buckets ?? [];
+    for (let i = 0; i <= buckets.length; i++) {
+      const le = buckets[i] ?? Number.POSITIVE_INFINITY;
+      if (value <= le) this.#add(this.#field(`${def.name}_bucket`, def, labels, le), 1);
     }
-    this.#add(`${def.name}_sum`, base, value);
-    this.#add(`${def.name}_count`, base, 1);
+    this.#add(this.#field(`${def.name}_sum`, def, labels), value);
+    this.#add(this.#field(`${def.name}_count`, def, labels), 1);
   }
 
   /** Write the increments gathered so far; on failure they are kept for the next flush. */
@@ -134,9 +135,26 @@ export class Counters {
     await this.flush().catch(() => {});
   }
 
-  #add(name: string, labels: Labels, by: number): void {
-    const field = JSON.stringify([name, labels]);
+  #add(field: string, by: number): void {
     this.#pending.set(field, (this.#pending.get(field) ?? 0) + by);
+  }
+
+  /**
+   * The hash field of one series: JSON of [name, declared labels in order (+ le)]. Made once per
+   * series and kept (a hot path: every message increments several).
+   */
+  #field(name: string, def: MetricDef, labels: Labels, le?: number): string {
+    let key = name;
+    for (const label of def.labels) key += `\0${labels[label] ?? ''}`;
+    if (le !== undefined) key += `\0${le}`;
+    let field = this.#fields.get(key);
+    if (field === undefined) {
+      const picked: Record<string, string> = { ...pickLabels(def, labels) };
+      if (le !== undefined) picked.le = le === Number.POSITIVE_INFINITY ? '+Inf' : String(le);
+      field = JSON.stringify([name, picked]);
+      this.#fields.set(key, field);
+    }
+    return field;
   }
 }
 

@@ -80,10 +80,17 @@ redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[5], '*', unpack(ARGV, i))
 return 1
 `;
 
-type ScriptedRedis = Redis & { moatWrite(...args: (string | Buffer)[]): Promise<number> };
+type ScriptedRedis = Redis & {
+  moatWrite(...args: (string | Buffer)[]): Promise<number>;
+  moatRelease(...args: string[]): Promise<number>;
+};
 
+/** The connection with Moat's scripts defined on it (sent as EVALSHA: Redis compiles each once). */
 function scripted(redis: Redis): ScriptedRedis {
-  if (!('moatWrite' in redis)) redis.defineCommand('moatWrite', { numberOfKeys: 6, lua: WRITE_SCRIPT });
+  if (!('moatWrite' in redis)) {
+    redis.defineCommand('moatWrite', { numberOfKeys: 6, lua: WRITE_SCRIPT });
+    redis.defineCommand('moatRelease', { numberOfKeys: 4, lua: RELEASE_SCRIPT });
+  }
   return redis as ScriptedRedis;
 }
 
@@ -230,9 +237,7 @@ export class Spool {
   /** A job is done with the body (delivered, bounced or deleted). Idempotent. True when the message was deleted. */
   async release(messageId: string, jobId: string): Promise<boolean> {
     const k = this.keys;
-    const deleted = await this.#redis.eval(
-      RELEASE_SCRIPT,
-      4,
+    const deleted = await scripted(this.#redis).moatRelease(
       k.jobs(messageId),
       k.body(messageId),
       k.meta(messageId),
