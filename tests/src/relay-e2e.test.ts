@@ -51,7 +51,8 @@ beforeAll(async () => {
       smtp: { listen: [`127.0.0.1:${smtpPort}`] },
       inbound: { domains: { 'example.com': `[127.0.0.1]:${smarthost.port}` } },
       outbound: { clients: ['127.0.0.1/32'], smarthost: null },
-      delivery: { mxPort: mx.port, retry: ['1s'] },
+      // Delivery from its own thread, whatever the machine (smuggling.test.ts covers one loop).
+      delivery: { mxPort: mx.port, retry: ['1s'], thread: true },
       dns: { servers: [dns.server] },
       admin: { listen: null },
     },
@@ -178,4 +179,12 @@ test('nothing a stranger tried was queued or delivered', async () => {
   expect(moat.logs.filter((l) => l.event === 'edge.queued')).toHaveLength(2);
   const byPolicy = RELAY_ATTEMPTS.filter(([, , reply]) => reply.startsWith('550'));
   expect(moat.logs.filter((l) => l.event === 'edge.rcpt_rejected')).toHaveLength(byPolicy.length);
+});
+
+test('delivery ran in a thread of its own: deliveries logged from it, the edge from the main thread', () => {
+  expect(moat.logs.filter((l) => l.event === 'delivery.thread_started')).toHaveLength(1);
+  const delivered = moat.logs.filter((l) => l.event === 'delivery.delivered');
+  expect(delivered).toHaveLength(2);
+  for (const line of delivered) expect(line.thread).toBe('delivery');
+  for (const line of moat.logs.filter((l) => l.event === 'edge.queued')) expect(line.thread).toBeUndefined();
 });

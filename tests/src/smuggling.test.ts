@@ -71,7 +71,8 @@ beforeAll(async () => {
     redis: { url: redis.url, prefix: 'smuggling' },
     smtp: { listen: [`127.0.0.1:${smtpPort}`] },
     inbound: { domains: { 'example.com': `[127.0.0.1]:${lenient.port}` } },
-    delivery: { retry: ['1s'] },
+    // The edge and delivery on one event loop (relay-e2e covers the delivery thread).
+    delivery: { retry: ['1s'], thread: false },
     dns: { servers: [dns.server] },
     admin: { listen: null },
   };
@@ -156,3 +157,10 @@ test('through Moat: one message per message sent, never a smuggled one; text kep
     expect(message.raw, name).toContain('\r\nfirst line\r\n..\r\nMAIL FROM:<evil@elsewhere.test>\r\n');
   }
 }, 60_000);
+
+test('with delivery.thread false the edge and delivery share the main thread', () => {
+  expect(moat.logs.filter((l) => l.event === 'delivery.thread_started')).toHaveLength(0);
+  const delivered = moat.logs.filter((l) => l.event === 'delivery.delivered');
+  expect(delivered.length).toBeGreaterThanOrEqual(VARIANTS.length);
+  for (const line of delivered) expect(line.thread).toBeUndefined();
+});

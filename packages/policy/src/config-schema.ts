@@ -165,6 +165,11 @@ const delivery = z.strictObject({
   lockDuration: duration.prefault('30s'),
   /** How often workers look for jobs whose lock expired (stalled jobs) and put them back. */
   stalledInterval: duration.prefault('30s'),
+  /**
+   * When one process runs both the edge and the workers (`moat start`): deliver from a thread of
+   * its own, so the two use two cores. auto = when the machine has more than one.
+   */
+  thread: z.union([z.boolean(), z.literal('auto')]).prefault('auto'),
 });
 
 const dns = z.strictObject({

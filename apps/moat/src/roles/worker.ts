@@ -1,8 +1,15 @@
+import { availableParallelism } from 'node:os';
 import { startDelivery } from '@moat/delivery';
 import type { RoleContext, Service } from '../run-roles.js';
+import { startDeliveryThread } from './worker-thread.js';
 
-/** The worker role: the delivery workers of every route, until stopped. */
+/**
+ * The worker role: the delivery workers of every route, until stopped. In a process that also
+ * runs the edge, delivery gets a thread of its own (delivery.thread), so `moat start` uses two
+ * cores while staying one process.
+ */
 export async function startWorkerRole(context: RoleContext): Promise<Service> {
+  if (useThread(context)) return startDeliveryThread(context);
   const delivery = await startDelivery({
     config: context.config,
     redisUrl: context.redisUrl,
@@ -15,4 +22,10 @@ export async function startWorkerRole(context: RoleContext): Promise<Service> {
     stop: () => delivery.stop(),
     stats: () => ({ deliveryRoutes: delivery.routes().length }),
   };
+}
+
+function useThread(context: RoleContext): boolean {
+  const setting = context.config.delivery.thread;
+  if (!context.roles.includes('edge')) return false;
+  return setting === 'auto' ? availableParallelism() > 1 : setting;
 }

@@ -1,0 +1,68 @@
+/**
+ * The entry of the delivery thread: in a process that also runs the edge, the workers run
+ * here, on a core of their own (see roles/worker.ts). It speaks to the main thread in four
+ * messages: ready (or failed), stats every couple of seconds, and stop → stopped.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { startDelivery } from '@moat/delivery';
+import type { MoatConfig } from '@moat/policy';
+import { Counters, connect, keysFor } from '@moat/spool';
+import pino from 'pino';
+
+export interface ThreadInput {
+  readonly config: MoatConfig;
+  readonly redisUrl: string;
+  readonly nodeId: string;
+}
+
+export type ThreadMessage =
+  | { readonly type: 'ready' }
+  | { readonly type: 'failed'; readonly error: string }
+  | { readonly type: 'stats'; readonly stats: Record<string, number> }
+  | { readonly type: 'stopped' };
+
+const STATS_EVERY_MS = 2000;
+
+async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Promise<void> {
+  const { config, redisUrl, nodeId } = input;
+  const send = (message: ThreadMessage) => port.postMessage(message);
+  const log = pino({
+    level: config.log.level,
+    base: { node: config.hostname, pid: process.pid, thread: 'delivery' },
+  });
+  // The thread's share of the cluster-wide metrics: increments add up in Redis with the rest.
+  const redis = connect({ url: redisUrl, name: `moat-worker-metrics:${nodeId}` }, 'worker');
+  const counters = new Counters(redis, keysFor(config.redis.prefix));
+  counters.start();
+  let delivery: Awaited<ReturnType<typeof startDelivery>>;
+  try {
+    delivery = await startDelivery({
+      config,
+      redisUrl,
+      log: log.child({ role: 'worker' }),
+      nodeId,
+      counters,
+    });
+  } catch (err) {
+    await counters.stop();
+    redis.disconnect();
+    send({ type: 'failed', error: (err as Error).message });
+    port.close();
+    return;
+  }
+  const stats = () => send({ type: 'stats', stats: { deliveryRoutes: delivery.routes().length } });
+  const timer = setInterval(stats, STATS_EVERY_MS);
+  send({ type: 'ready' });
+  stats();
+  port.on('message', async (message: { type: string }) => {
+    if (message.type !== 'stop') return;
+    clearInterval(timer);
+    await delivery.stop();
+    await counters.stop();
+    redis.disconnect();
+    send({ type: 'stopped' });
+    port.close();
+  });
+}
+
+if (parentPort) void run(parentPort, workerData as ThreadInput);
