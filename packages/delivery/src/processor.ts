@@ -5,7 +5,14 @@
  * the body when nothing on this route is pending any more.
  */
 import { type DsnRecipient, delayWarningDue, nextRetry, type Route } from '@moat/policy';
-import { type Counters, type DeliveryJob, type DeliveryJobHandle, deferJob, type Spool } from '@moat/spool';
+import {
+  type Counters,
+  type DeliveryJob,
+  type DeliveryJobHandle,
+  deferJob,
+  lazyChild,
+  type Spool,
+} from '@moat/spool';
 import type { Logger } from 'pino';
 import { type AttemptContext, attemptDelivery, type RecipientResult } from './attempt.js';
 import { type BounceContext, sendReport } from './bounces.js';
@@ -35,7 +42,7 @@ export type Processor = (job: DeliveryJobHandle, token: string | undefined) => P
 export function makeProcessor(ctx: ProcessorContext): Processor {
   return async (job, token) => {
     const data = job.data;
-    const log = ctx.log.child({ messageId: data.messageId, route: data.routeId, job: job.id });
+    const log = lazyChild(ctx.log, () => ({ messageId: data.messageId, route: data.routeId, job: job.id }));
     try {
       await processJob(ctx, log, job, token);
     } catch (err) {
@@ -172,10 +179,12 @@ async function record(
     if (first.outcome === 'delivered') {
       counters?.observe('deliveryLatency', { route: job.routeId }, (Date.now() - job.queuedAt) / 1000);
     }
-    log[e.level](
-      { event: e.event, host: first.host, recipients, status: first.status, reply: first.text },
-      `${first.outcome}: ${recipients.join(', ')}${first.host ? ` via ${first.host}` : ''}: ${first.text}`,
-    );
+    if (log.isLevelEnabled(e.level)) {
+      log[e.level](
+        { event: e.event, host: first.host, recipients, status: first.status, reply: first.text },
+        `${first.outcome}: ${recipients.join(', ')}${first.host ? ` via ${first.host}` : ''}: ${first.text}`,
+      );
+    }
     tracked.push(
       spool.track({
         type: e.type,

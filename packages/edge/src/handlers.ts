@@ -5,8 +5,7 @@
  * DATA → receive.ts (bounded read, line endings, loop check, filters, Received:, durable queue), 250.
  */
 import { decideRecipient, isAddressError, parseSender, queued, Replies, replyText } from '@moat/policy';
-import { newMessageId } from '@moat/spool';
-import type { Logger } from 'pino';
+import { lazyChild, newMessageId } from '@moat/spool';
 import type {
   SMTPServerAddress,
   SMTPServerAuthentication,
@@ -28,15 +27,10 @@ export function createHandlers(deps: HandlerDeps) {
   const stateOf = (session: SMTPServerSession): SessionState => {
     let state = sessions.get(session.id);
     if (state === undefined) {
-      let sessionLog: Logger | undefined;
       state = {
         id: session.id,
         clientIp: session.remoteAddress,
-        // Child loggers are made on first use: most sessions log nothing at info level.
-        get log() {
-          sessionLog ??= deps.log.child({ session: session.id });
-          return sessionLog;
-        },
+        log: lazyChild(deps.log, () => ({ session: session.id })),
         counted: false,
         user: null,
         txn: null,
@@ -156,16 +150,12 @@ export function createHandlers(deps: HandlerDeps) {
             throw new SmtpReplyError(Replies.badSenderSyntax, 'sender-syntax', sender.message);
           const id = newMessageId();
           const seq = ++state.txnCount;
-          let txnLog: Logger | undefined;
           state.txn = {
             id,
             seq,
             sender: 'null' in sender ? '' : sender.address,
             accepted: [],
-            get log() {
-              txnLog ??= state.log.child({ txn: seq, messageId: id });
-              return txnLog;
-            },
+            log: lazyChild(state.log, () => ({ txn: seq, messageId: id })),
           };
         },
         cb,

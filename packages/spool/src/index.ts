@@ -19,6 +19,7 @@ export { assertNoEviction, MemoryGuard, type MemoryInfo, memoryInfo } from './he
 export { Heartbeat, liveNodes, type NodeInfo } from './heartbeat.js';
 export { messageIdTime, newMessageId } from './ids.js';
 export { DELAYED_SCORE_SCALE, type Keys, keysFor } from './keys.js';
+export { lazyChild } from './lazy-log.js';
 export { OLDEST_SCAN, oldestByRoute, type RouteFigures, routeFigures } from './metrics-data.js';
 export { processStats } from './node-stats.js';
 export {
