@@ -7,7 +7,11 @@ import { portOpen } from './smtp-tools.js';
 
 const BIN = resolve(import.meta.dirname, '..', '..', 'apps', 'moat', 'bin', 'moat');
 
-export type MoatLayout = 'edge' | 'start' | 'split';
+/**
+ * edge: `moat edge` alone; start: `moat start` (delivery in its own thread on more than one
+ * CPU); onethread: `moat start` with delivery.thread false; split: edge and worker processes.
+ */
+export type MoatLayout = 'edge' | 'start' | 'onethread' | 'split';
 
 export interface MoatRun {
   readonly procs: readonly Proc[];
@@ -39,10 +43,11 @@ export async function startMoat(opts: {
     inbound: { domains: { 'example.com': `[127.0.0.1]:${opts.sinkPort}` } },
     admin: { listen: null },
     log: { level: 'warn' },
+    ...(opts.layout === 'onethread' ? { delivery: { thread: false } } : {}),
   };
   writeFileSync(file, JSON.stringify(config, null, 2));
   const roles =
-    opts.layout === 'edge' ? [['edge']] : opts.layout === 'start' ? [['start']] : [['edge'], ['worker']];
+    opts.layout === 'edge' ? [['edge']] : opts.layout === 'split' ? [['edge'], ['worker']] : [['start']];
   // MOAT_BENCH_PROFILE=<dir>: every Moat process writes a V8 CPU profile there when it stops.
   const profile = process.env.MOAT_BENCH_PROFILE;
   const procs = roles.map((args) =>

@@ -44,20 +44,6 @@ const fullLoads: Load[] = [
 ];
 const loads = values.quick ? quickLoads : fullLoads;
 
-const results: Measurement[] = [];
-for (const load of loads) {
-  for (let round = 1; round <= rounds; round++) {
-    for (const system of systems) {
-      const m = await measure(system, load);
-      results.push(m);
-      process.stderr.write(
-        `round ${round} ${system} ${load.size / KB}KB x${load.sessions} per-conn=${load.perConnection}: accept ${m.acceptRate.toFixed(0)}/s, e2e ${m.endToEndRate?.toFixed(0) ?? '-'}/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms\n`,
-      );
-    }
-  }
-}
-const text = report(results);
-process.stdout.write(text);
 const out =
   values.out ??
   join(
@@ -65,5 +51,31 @@ const out =
     `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
   );
 mkdirSync(resolve(out, '..'), { recursive: true });
-writeFileSync(out, JSON.stringify(results, null, 2));
+
+// A run that fails (a system refused the load, a timeout) is reported and left out; the raw
+// results are written after every measurement, so an interrupted run keeps what it measured.
+const results: Measurement[] = [];
+const failures: string[] = [];
+for (const load of loads) {
+  for (let round = 1; round <= rounds; round++) {
+    for (const system of systems) {
+      const what = `round ${round} ${system} ${load.size / KB}KB x${load.sessions} per-conn=${load.perConnection}`;
+      try {
+        const m = await measure(system, load);
+        results.push(m);
+        writeFileSync(out, JSON.stringify(results, null, 2));
+        process.stderr.write(
+          `${what}: accept ${m.acceptRate.toFixed(0)}/s, e2e ${m.endToEndRate?.toFixed(0) ?? '-'}/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms\n`,
+        );
+      } catch (err) {
+        failures.push(`${what}: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
+        process.stderr.write(`${what}: FAILED ${(err as Error).message}\n`);
+      }
+    }
+  }
+}
+process.stdout.write(report(results));
+if (failures.length > 0)
+  process.stdout.write(`\nFailed runs (left out):\n${failures.map((f) => `- ${f}`).join('\n')}\n`);
 process.stderr.write(`raw results: ${out}\n`);
+process.exitCode = failures.length > 0 ? 1 : 0;

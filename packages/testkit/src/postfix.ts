@@ -83,6 +83,8 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     // Moat connects from 127.0.0.1 and gets no special trust: relay_domains decide.
     mynetworks: '192.0.2.0/24',
     smtpd_relay_restrictions: 'permit_mynetworks, reject_unauth_destination',
+    // Load generators connect from loopback: no per-client connection limit (default 50).
+    smtpd_client_event_limit_exceptions: '127.0.0.0/8',
     smtpd_tls_security_level: 'may',
     smtpd_tls_cert_file: tls.cert,
     smtpd_tls_key_file: tls.key,
