@@ -53,12 +53,17 @@ async function peer() {
   return { client, writes, close };
 }
 
-/** Three writes in one tick (one direct, two from promise callbacks), then one more later. */
+/**
+ * Three writes in one tick (from promise callbacks, as Moat's Redis commands are issued), then
+ * one more after a timer.
+ */
 async function writeFour(client: Socket) {
-  client.write('one ');
-  await Promise.resolve();
-  client.write('two ');
-  queueMicrotask(() => client.write('three '));
+  await Promise.resolve().then(async () => {
+    client.write('one ');
+    await Promise.resolve();
+    client.write('two ');
+    queueMicrotask(() => client.write('three '));
+  });
   await new Promise((r) => setTimeout(r, 20));
   client.write('four');
 }
