@@ -70,7 +70,7 @@ export class Counters {
   readonly #key: string;
   readonly #flushMs: number;
   #pending = new Map<string, number>();
-  readonly #fields = new Map<string, string>();
+  readonly #fields = new Map<string, SeriesFields>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(redis: Redis, keys: Keys, options: { readonly flushMs?: number } = {}) {
@@ -81,19 +81,19 @@ export class Counters {
 
   inc(metric: CounterName, labels: Labels = {}, by = 1): void {
     const def: MetricDef = METRICS[metric];
-    this.#add(this.#field(def.name, def, labels), by);
+    this.#add(this.#series(def, labels).total, by);
   }
 
   /** Record one observation (seconds) in a histogram. */
   observe(metric: HistogramName, labels: Labels, value: number): void {
     const def: MetricDef = METRICS[metric];
+    const series = this.#series(def, labels);
     const buckets = def.buckets ?? [];
     for (let i = 0; i <= buckets.length; i++) {
-      const le = buckets[i] ?? Number.POSITIVE_INFINITY;
-      if (value <= le) this.#add(this.#field(`${def.name}_bucket`, def, labels, le), 1);
+      if (value <= (buckets[i] ?? Number.POSITIVE_INFINITY)) this.#add(series.buckets[i] ?? '', 1);
     }
-    this.#add(this.#field(`${def.name}_sum`, def, labels), value);
-    this.#add(this.#field(`${def.name}_count`, def, labels), 1);
+    this.#add(series.sum, value);
+    this.#add(series.count, 1);
   }
 
   /** Write the increments gathered so far; on failure they are kept for the next flush. */
@@ -140,22 +140,36 @@ export class Counters {
   }
 
   /**
-   * The hash field of one series: JSON of [name, declared labels in order (+ le)]. Made once per
-   * series and kept (a hot path: every message increments several).
+   * The hash fields of one series (JSON of [name, declared labels in order (+ le)]), made once
+   * per metric and label values and kept: a hot path, every message increments several.
    */
-  #field(name: string, def: MetricDef, labels: Labels, le?: number): string {
-    let key = name;
+  #series(def: MetricDef, labels: Labels): SeriesFields {
+    let key = def.name;
     for (const label of def.labels) key += `\0${labels[label] ?? ''}`;
-    if (le !== undefined) key += `\0${le}`;
-    let field = this.#fields.get(key);
-    if (field === undefined) {
-      const picked: Record<string, string> = { ...pickLabels(def, labels) };
-      if (le !== undefined) picked.le = le === Number.POSITIVE_INFINITY ? '+Inf' : String(le);
-      field = JSON.stringify([name, picked]);
-      this.#fields.set(key, field);
+    let series = this.#fields.get(key);
+    if (series === undefined) {
+      const base = pickLabels(def, labels);
+      const field = (name: string, extra: Labels = {}) => JSON.stringify([name, { ...base, ...extra }]);
+      series = {
+        total: field(def.name),
+        buckets: [...(def.buckets ?? []), Number.POSITIVE_INFINITY].map((le) =>
+          field(`${def.name}_bucket`, { le: le === Number.POSITIVE_INFINITY ? '+Inf' : String(le) }),
+        ),
+        sum: field(`${def.name}_sum`),
+        count: field(`${def.name}_count`),
+      };
+      this.#fields.set(key, series);
     }
-    return field;
+    return series;
   }
+}
+
+/** The stored fields of one counter (total) or histogram (buckets, sum, count). */
+interface SeriesFields {
+  readonly total: string;
+  readonly buckets: readonly string[];
+  readonly sum: string;
+  readonly count: string;
 }
 
 /** Every stored series (summed over all nodes). */
