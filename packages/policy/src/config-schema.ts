@@ -169,7 +169,9 @@ const delivery = z.strictObject({
    * When one process runs both the edge and the workers (`moat start`): deliver from a thread of
    * its own, so the two use two cores. auto = when the machine has more than one.
    */
-  thread: z.union([z.boolean(), z.literal('auto')]).prefault('auto'),
+  thread: z
+    .union([z.boolean(), z.literal('auto')], { error: 'must be true, false or "auto"' })
+    .prefault('auto'),
 });
 
 const dns = z.strictObject({

@@ -173,6 +173,12 @@ const rejected: [name: string, doc: Record<string, unknown>, path: string, why: 
     /name the load balancers/,
   ],
   ['bad log level', { ...base, log: { level: 'loud' } }, 'log.level', /.+/],
+  [
+    'delivery thread neither a boolean nor auto',
+    { ...base, delivery: { thread: 'sometimes' } },
+    'delivery.thread',
+    /true, false or "auto"/,
+  ],
 ];
 
 describe('parseConfig rejects, naming the key', () => {
