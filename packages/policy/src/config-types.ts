@@ -68,12 +68,16 @@ export const hostname = z.string().refine((h) => isHostname(h.toLowerCase().repl
 });
 
 /** One host or a failover list: "[192.168.1.254]:2525", "mail.example.com", ["[a]", "[b]"]. */
-export const hostList = z.union([z.string(), z.array(z.string()).min(1)]).transform((input, ctx) => {
-  const r = parseDestination(input);
-  if (r.ok) return r.value.map(formatNextHop);
-  ctx.issues.push({ code: 'custom', message: r.error, input });
-  return z.NEVER;
-});
+export const hostList = z
+  .union([z.string(), z.array(z.string()).min(1)], {
+    error: 'must be a host ("[192.168.1.254]", "mx.example.net:25") or a list of them',
+  })
+  .transform((input, ctx) => {
+    const r = parseDestination(input);
+    if (r.ok) return r.value.map(formatNextHop);
+    ctx.issues.push({ code: 'custom', message: r.error, input });
+    return z.NEVER;
+  });
 
 export const tlsMode = z.enum(['opportunistic', 'required', 'none']);
 

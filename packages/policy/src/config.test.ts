@@ -174,6 +174,12 @@ const rejected: [name: string, doc: Record<string, unknown>, path: string, why: 
   ],
   ['bad log level', { ...base, log: { level: 'loud' } }, 'log.level', /.+/],
   [
+    'a route object without hosts',
+    { ...base, outbound: { smarthost: { tls: 'required' } } },
+    'outbound.smarthost.hosts',
+    /must be a host .* or a list of them/,
+  ],
+  [
     'delivery thread neither a boolean nor auto',
     { ...base, delivery: { thread: 'sometimes' } },
     'delivery.thread',
