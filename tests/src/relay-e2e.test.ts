@@ -8,6 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { connect, keysFor, liveNodes, whenReady } from '@moat/spool';
 import {
   type DnsServer,
   dotStuff,
@@ -181,10 +182,24 @@ test('nothing a stranger tried was queued or delivered', async () => {
   expect(moat.logs.filter((l) => l.event === 'edge.rcpt_rejected')).toHaveLength(byPolicy.length);
 });
 
-test('delivery ran in a thread of its own: deliveries logged from it, the edge from the main thread', () => {
+test('delivery ran in a thread of its own: deliveries logged from it, the edge from the main thread', async () => {
   expect(moat.logs.filter((l) => l.event === 'delivery.thread_started')).toHaveLength(1);
   const delivered = moat.logs.filter((l) => l.event === 'delivery.delivered');
   expect(delivered).toHaveLength(2);
   for (const line of delivered) expect(line.thread).toBe('delivery');
   for (const line of moat.logs.filter((l) => l.event === 'edge.queued')) expect(line.thread).toBeUndefined();
+  // One node, with the thread's figures in its heartbeat: the smart-host route and the MX route.
+  const client = connect({ url: redis.url }, 'producer');
+  try {
+    await whenReady(client);
+    await expect
+      .poll(async () => (await liveNodes(client, keysFor('relay')))[0]?.stats.deliveryRoutes, {
+        timeout: 12_000,
+      })
+      .toBeGreaterThanOrEqual(2);
+    const nodes = await liveNodes(client, keysFor('relay'));
+    expect(nodes.map((n) => n.roles)).toEqual([['edge', 'worker', 'admin']]);
+  } finally {
+    client.disconnect();
+  }
 });
