@@ -1,23 +1,10 @@
 import { once } from 'node:events';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
-import { type RedisServer, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { coalesceWrites } from './coalesce.js';
-import { connect, whenReady } from './connection.js';
+import { useRedis } from './test-redis.js';
 
-let server: RedisServer;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = connect({ url: server.url }, 'producer');
-  await whenReady(redis);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
+const r = useRedis();
 
 /** A loopback peer that keeps what it reads, and a client that counts its socket writes. */
 async function peer() {
@@ -85,8 +72,8 @@ test('control: the same writes without coalescing are one write each', async () 
 
 test('Moat connections coalesce: 200 commands from one tick all answer, in order', async () => {
   const key = 'coalesce:counter';
-  const replies = await Promise.all(Array.from({ length: 200 }, () => redis.incr(key)));
+  const replies = await Promise.all(Array.from({ length: 200 }, () => r.redis.incr(key)));
   expect(replies).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
   // The socket is corked only until the tick drains: a later command is not held back.
-  expect(await redis.get(key)).toBe('200');
+  expect(await r.redis.get(key)).toBe('200');
 });

@@ -1,27 +1,14 @@
-import { type RedisServer, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { connect, whenReady } from './connection.js';
+import { expect, test } from 'vitest';
 import { Counters, readCounters } from './counters.js';
 import { keysFor } from './keys.js';
+import { useRedis } from './test-redis.js';
 
-let server: RedisServer;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = connect({ url: server.url }, 'producer');
-  await whenReady(redis);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
+const r = useRedis();
 
 test('increments from two nodes add up in Redis; histograms are cumulative', async () => {
   const keys = keysFor('c1');
-  const edge1 = new Counters(redis, keys);
-  const edge2 = new Counters(redis, keys);
+  const edge1 = new Counters(r.redis, keys);
+  const edge2 = new Counters(r.redis, keys);
   edge1.inc('accepted');
   edge1.inc('accepted');
   edge2.inc('accepted', {}, 3);
@@ -29,11 +16,11 @@ test('increments from two nodes add up in Redis; histograms are cumulative', asy
   edge2.inc('deliveries', { route: 'mx', result: 'delivered' });
   edge2.observe('deliveryLatency', { route: 'mx' }, 12);
   edge2.observe('deliveryLatency', { route: 'mx' }, 0.5);
-  expect(await readCounters(redis, keys)).toEqual([]);
+  expect(await readCounters(r.redis, keys)).toEqual([]);
   await Promise.all([edge1.flush(), edge2.flush()]);
   await edge1.flush();
 
-  const samples = await readCounters(redis, keys);
+  const samples = await readCounters(r.redis, keys);
   const value = (name: string, labels: Record<string, string>) =>
     samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
   expect(value('moat_messages_accepted_total', {})).toBe(5);
@@ -49,15 +36,15 @@ test('increments from two nodes add up in Redis; histograms are cumulative', asy
 
 test('a flush that fails keeps its increments for the next one', async () => {
   const keys = keysFor('c2');
-  const counters = new Counters(redis, keys);
+  const counters = new Counters(r.redis, keys);
   // A key of the wrong type makes Redis refuse the increments.
-  await redis.set(keys.metrics, 'not a hash');
+  await r.redis.set(keys.metrics, 'not a hash');
   counters.inc('received');
   await expect(counters.flush()).rejects.toThrow();
   counters.inc('received');
-  await redis.del(keys.metrics);
+  await r.redis.del(keys.metrics);
   await counters.flush();
-  expect(await readCounters(redis, keys)).toEqual([
+  expect(await readCounters(r.redis, keys)).toEqual([
     { name: 'moat_messages_received_total', labels: {}, value: 2 },
   ]);
 });
