@@ -193,7 +193,7 @@ test('delivery ran in a thread of its own: deliveries logged from it, the edge f
   try {
     await whenReady(client);
     await expect
-      .poll(async () => (await liveNodes(client, keysFor('relay')))[0]?.stats.deliveryRoutes, {
+      .poll(async () => (await liveNodes(client, keysFor('relay')))[0]?.stats?.deliveryRoutes, {
         timeout: 12_000,
       })
       .toBeGreaterThanOrEqual(2);
