@@ -54,8 +54,10 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
   const timer = setInterval(stats, STATS_EVERY_MS);
   send({ type: 'ready' });
   stats();
+  let stopping = false;
   port.on('message', async (message: { type: string }) => {
-    if (message.type !== 'stop') return;
+    if (message.type !== 'stop' || stopping) return;
+    stopping = true;
     clearInterval(timer);
     await delivery.stop();
     await counters.stop();
