@@ -19,6 +19,7 @@ export type ThreadMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'failed'; readonly error: string }
   | { readonly type: 'stats'; readonly stats: Record<string, number> }
+  | { readonly type: 'log'; readonly line: string }
   | { readonly type: 'stopped' };
 
 const STATS_EVERY_MS = 2000;
@@ -26,10 +27,11 @@ const STATS_EVERY_MS = 2000;
 async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Promise<void> {
   const { config, redisUrl, nodeId } = input;
   const send = (message: ThreadMessage) => port.postMessage(message);
-  const log = pino({
-    level: config.log.level,
-    base: { node: config.hostname, pid: process.pid, thread: 'delivery' },
-  });
+  // Lines go to the main thread, which writes them with its own: one writer on stdout.
+  const log = pino(
+    { level: config.log.level, base: { node: config.hostname, pid: process.pid, thread: 'delivery' } },
+    { write: (line: string) => send({ type: 'log', line }) },
+  );
   // The thread's share of the cluster-wide metrics: increments add up in Redis with the rest.
   const redis = connect({ url: redisUrl, name: `moat-worker-metrics:${nodeId}` }, 'worker');
   const counters = new Counters(redis, keysFor(config.redis.prefix));
@@ -59,11 +61,16 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
     if (message.type !== 'stop' || stopping) return;
     stopping = true;
     clearInterval(timer);
-    await delivery.stop();
-    await counters.stop();
-    redis.disconnect();
-    send({ type: 'stopped' });
-    port.close();
+    try {
+      await delivery.stop();
+    } catch (err) {
+      log.error({ event: 'delivery.stop_failed', err }, 'delivery did not stop cleanly');
+    } finally {
+      await counters.stop();
+      redis.disconnect();
+      send({ type: 'stopped' });
+      port.close();
+    }
   });
 }
 

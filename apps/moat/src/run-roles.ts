@@ -39,6 +39,8 @@ export interface RoleContext {
   readonly version: string;
   /** This process's share of the cluster-wide metrics. */
   readonly counters: Counters;
+  /** Writes a finished log line (JSON and newline) to this process's log destination. */
+  readonly writeLog: (line: string) => void;
 }
 
 export async function runRoles(
@@ -49,7 +51,12 @@ export async function runRoles(
   const loaded = loadConfig(configFile, io.env);
   if (!loaded.ok) return reportConfigErrors(loaded.errors, io);
   const { config } = loaded;
-  const log = pino({ level: config.log.level, base: { node: config.hostname, pid: process.pid } });
+  // One destination for the process: a delivery thread's lines are written through it too.
+  const destination = pino.destination({ dest: 1, sync: false });
+  const log = pino(
+    { level: config.log.level, base: { node: config.hostname, pid: process.pid } },
+    destination,
+  );
   log.info({ event: 'config.loaded', source: loaded.source, roles }, 'moat starting');
 
   let localRedis: LocalRedis | null = null;
@@ -94,6 +101,7 @@ export async function runRoles(
       nodeId,
       version: VERSION,
       counters: processCounters,
+      writeLog: (line) => destination.write(line),
     };
     for (const role of roles) services.push(await buildRole(role, context));
     // One heartbeat per process, with every role's figures.

@@ -11,8 +11,10 @@ interface Message {
   readonly threadId?: number;
 }
 
-function setup(workerData: Record<string, unknown> = {}, stopTimeoutMs?: number) {
+function setup(options: Record<string, unknown> = {}, stopTimeoutMs?: number) {
+  const workerData = { ...options, counter: new SharedArrayBuffer(4) };
   const events: string[] = [];
+  let exits = 0;
   const log = pino(
     { base: null },
     new Writable({
@@ -32,13 +34,16 @@ function setup(workerData: Record<string, unknown> = {}, stopTimeoutMs?: number)
       restartDelayMs: 100,
       ...(stopTimeoutMs ? { stopTimeoutMs } : {}),
       onMessage: (m) => messages.push(m),
+      onExit: () => {
+        exits++;
+      },
     });
   const hellos = () => messages.filter((m) => m.type === 'hello').map((m) => m.threadId);
-  return { start, events, messages, hellos };
+  return { start, events, messages, hellos, exits: () => exits };
 }
 
 test('a thread that dies is started again; stop() then stops the new one', async () => {
-  const { start, events, messages, hellos } = setup();
+  const { start, events, messages, hellos, exits } = setup();
   const thread = await start();
   const first = thread.threadId();
   expect(first).toBeGreaterThan(0);
@@ -54,8 +59,10 @@ test('a thread that dies is started again; stop() then stops the new one', async
     'test.thread_exit',
     'test.thread_started',
   ]);
+  expect(exits()).toBe(1);
   await thread.stop();
   expect(messages.at(-1)).toEqual({ type: 'stopped', threadId: second });
+  expect(exits()).toBe(2);
   expect(thread.threadId()).toBe(-1);
 });
 
@@ -72,8 +79,8 @@ test('stop() while a dead thread waits for its restart: none is started, stop() 
 });
 
 test('a thread that cannot start makes start fail with its reason', async () => {
-  const { start } = setup({ fail: true });
-  await expect(start()).rejects.toThrow('told to fail');
+  const { start } = setup({ failStarts: [0] });
+  await expect(start()).rejects.toThrow('generation 0 told to fail');
 });
 
 test('a thread that does not finish in time is terminated', async () => {
@@ -83,4 +90,26 @@ test('a thread that does not finish in time is terminated', async () => {
   await thread.stop();
   expect(Date.now() - began).toBeLessThan(5000);
   expect(messages.some((m) => m.type === 'stopped')).toBe(false);
+});
+
+test('restarts that fail are tried again, later each time, until one comes up', async () => {
+  const { start, events, hellos } = setup({ failStarts: [1, 2] });
+  const thread = await start();
+  thread.post({ type: 'crash' });
+  await expect.poll(() => hellos().length, { timeout: 5000 }).toBe(2);
+  expect(events.filter((e) => e === 'test.thread_restart_failed')).toHaveLength(2);
+  expect(events.at(-1)).toBe('test.thread_started');
+  await thread.stop();
+});
+
+test('stop() while a restarted thread never gets ready ends it within the stop timeout', async () => {
+  const { start, hellos } = setup({ hangStarts: [1] }, 300);
+  const thread = await start();
+  thread.post({ type: 'crash' });
+  await new Promise((r) => setTimeout(r, 400)); // past the restart delay: generation 1 is starting
+  const began = Date.now();
+  await thread.stop();
+  expect(Date.now() - began).toBeLessThan(3000);
+  expect(hellos()).toHaveLength(1);
+  expect(thread.threadId()).toBe(-1);
 });

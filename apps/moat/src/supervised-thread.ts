@@ -2,7 +2,11 @@
  * A worker thread that is started again when it dies: used for the delivery thread of
  * `moat start`. The thread speaks a small protocol: it posts { type: 'ready' } once it works
  * (or { type: 'failed', error } and exits), and on { type: 'stop' } it finishes and exits.
- * Anything else it posts goes to onMessage (figures for the heartbeat).
+ * Anything else it posts goes to onMessage (figures for the heartbeat, log lines).
+ *
+ * Restarts back off (1 s, 2 s, 4 s … 30 s) while threads fail to start or die young, and never
+ * give up: a node whose delivery stopped for good would keep taking mail it never sends.
+ * stop() is bounded by stopTimeoutMs, a thread still starting included.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
@@ -15,6 +19,9 @@ export interface SuperviseOptions {
   readonly workerData: unknown;
   readonly log: Logger;
   readonly onMessage?: (message: { readonly type: string }) => void;
+  /** Called when the running thread is gone (died or stopped). */
+  readonly onExit?: () => void;
+  /** First restart delay; doubled for each thread in a row that fails or dies young, up to 30 s. */
   readonly restartDelayMs?: number;
   /** How long stop() waits for the thread to finish before it terminates it. */
   readonly stopTimeoutMs?: number;
@@ -28,30 +35,46 @@ export interface SupervisedThread {
   stop(): Promise<void>;
 }
 
-interface Running {
+interface Thread {
   readonly worker: Worker;
   readonly exited: Promise<void>;
+  readonly startedAt: number;
 }
+
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A thread that ran this long was healthy: the next restart starts from the first delay. */
+const HEALTHY_AFTER_MS = 60_000;
 
 /** Starts the thread; rejects if it does not come up (failed, or exited before ready). */
 export async function superviseThread(options: SuperviseOptions): Promise<SupervisedThread> {
   const { log, name } = options;
-  let stopping = false;
+  const baseDelay = options.restartDelayMs ?? 1000;
+  const stopTimeout = options.stopTimeoutMs ?? 40_000;
+  const stopped = new AbortController();
   /** The thread that is running now; null between a death and its restart. */
-  let current: Running | null = null;
+  let current: Thread | null = null;
+  /** A thread created but not ready yet. */
+  let starting: Thread | null = null;
   let restarting: Promise<void> = Promise.resolve();
+  let failures = 0;
 
-  const spawn = (): Promise<Running> =>
+  const spawn = (): Promise<Thread> =>
     new Promise((resolve, reject) => {
       const worker = new Worker(options.entry, { workerData: options.workerData });
-      const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+      const thread: Thread = {
+        worker,
+        exited: new Promise<void>((done) => worker.once('exit', () => done())),
+        startedAt: Date.now(),
+      };
+      starting = thread;
       let ready = false;
       worker.on('message', (message: { type: string; error?: string }) => {
         if (message.type === 'failed') reject(new Error(message.error));
         else if (message.type === 'ready') {
           ready = true;
-          current = { worker, exited };
-          resolve(current);
+          starting = null;
+          current = thread;
+          resolve(thread);
         } else options.onMessage?.(message);
       });
       worker.on('error', (err) => {
@@ -59,21 +82,39 @@ export async function superviseThread(options: SuperviseOptions): Promise<Superv
         if (!ready) reject(err);
       });
       worker.on('exit', (code) => {
-        if (current?.worker === worker) current = null;
-        if (!ready) return reject(new Error(`the thread exited (${code}) before it was ready`));
-        if (stopping) return;
+        if (starting === thread) starting = null;
+        if (!ready) return reject(new Error(`the ${name} thread exited (${code}) before it was ready`));
+        current = null;
+        options.onExit?.();
+        if (stopped.signal.aborted) return;
+        failures = Date.now() - thread.startedAt < HEALTHY_AFTER_MS ? failures + 1 : 1;
         log.error({ event: `${name}.thread_exit`, code }, `the ${name} thread stopped; starting it again`);
-        restarting = sleep(options.restartDelayMs ?? 1000).then(async () => {
-          if (stopping) return;
-          await spawn().then(
-            (next) =>
-              log.info({ event: `${name}.thread_started`, threadId: next.worker.threadId }, 'started again'),
-            (err: unknown) =>
-              log.fatal({ event: `${name}.thread_restart_failed`, err }, `the ${name} thread did not start`),
-          );
-        });
+        restarting = restart();
       });
     });
+
+  const restart = async (): Promise<void> => {
+    while (!stopped.signal.aborted) {
+      const delay = Math.min(baseDelay * 2 ** Math.max(failures - 1, 0), MAX_RESTART_DELAY_MS);
+      try {
+        await sleep(delay, undefined, { signal: stopped.signal });
+        const next = await spawn();
+        log.info({ event: `${name}.thread_started`, threadId: next.worker.threadId }, 'started again');
+        return;
+      } catch (err) {
+        if (stopped.signal.aborted) return;
+        failures++;
+        log.error({ event: `${name}.thread_restart_failed`, err }, `the ${name} thread did not start`);
+      }
+    }
+  };
+
+  const finish = async (thread: Thread, ask: boolean) => {
+    if (ask) thread.worker.postMessage({ type: 'stop' });
+    const timer = setTimeout(() => void thread.worker.terminate(), ask ? stopTimeout : 0);
+    await thread.exited;
+    clearTimeout(timer);
+  };
 
   const first = await spawn();
   log.info({ event: `${name}.thread_started`, threadId: first.worker.threadId }, `${name} thread started`);
@@ -81,14 +122,18 @@ export async function superviseThread(options: SuperviseOptions): Promise<Superv
     threadId: () => current?.worker.threadId ?? -1,
     post: (message) => current?.worker.postMessage(message),
     async stop() {
-      stopping = true;
-      await restarting; // a restart under way finishes first; its thread is then stopped
-      const running = current;
-      if (running === null) return;
-      running.worker.postMessage({ type: 'stop' });
-      const timer = setTimeout(() => void running.worker.terminate(), options.stopTimeoutMs ?? 40_000);
-      await running.exited;
-      clearTimeout(timer);
+      stopped.abort(); // no new restart; a pending restart delay ends now
+      const pending = starting;
+      if (pending !== null) {
+        // A restart under way: let it come up within the stop timeout, or end it.
+        const up = await Promise.race([
+          restarting.then(() => current === pending),
+          sleep(stopTimeout, false, { ref: false }),
+        ]);
+        if (!up) return finish(pending, false);
+      }
+      await restarting;
+      if (current !== null) await finish(current, true);
     },
   };
 }
