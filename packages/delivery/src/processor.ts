@@ -74,9 +74,11 @@ async function processJob(
     { route, sender: data.sender, recipients: data.recipients, body },
   );
   // The tracking events go out now and are awaited with the release at the end: one round
-  // trip fewer per message, same order on the connection.
-  const tracked = record(ctx.spool, log, data, results, ctx.counters);
-  tracked.catch(() => {}); // awaited below; this only keeps an early rejection from being "unhandled"
+  // trip fewer per message, same order on the connection. They are best effort: the mail went
+  // where it went, and failing the job for its log entry would send it again.
+  const tracked = record(ctx.spool, log, data, results, ctx.counters).catch((err: unknown) =>
+    log.warn({ event: 'delivery.track_failed', err }, 'could not write the tracking event'),
+  );
 
   const now = Date.now();
   const of = (o: RecipientResult['outcome']) => results.filter((r) => r.outcome === o);
