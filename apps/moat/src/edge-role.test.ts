@@ -112,3 +112,18 @@ test('moat edge refuses to start on a Redis that may evict keys, and says why', 
     producer.disconnect();
   }
 });
+
+test('SIGTERM while the roles start up: they come up, then stop gracefully (exit 0)', async () => {
+  const port = await freePort();
+  const { child, output } = await runEdge(port, 'early');
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) =>
+    child.once('exit', (code, signal) => r([code, signal])),
+  );
+  // The config is loaded and logged before any role starts: the signal lands mid start-up.
+  await waitFor(() => output().includes('"config.loaded"'), 'config.loaded');
+  child.kill('SIGTERM');
+  expect(await exited).toEqual([0, null]);
+  const events = [...output().matchAll(/"event":"([a-z._]+)"/g)].map((m) => m[1]);
+  expect(events.indexOf('moat.stopped')).toBeGreaterThan(events.indexOf('moat.ready'));
+  expect(events).toContain('moat.ready');
+});

@@ -59,6 +59,12 @@ export async function runRoles(
   );
   log.info({ event: 'config.loaded', source: loaded.source, roles }, 'moat starting');
 
+  // Listened for from the start: a SIGTERM while roles start up stops them gracefully once up,
+  // instead of killing the process half-started.
+  const stopSignal = new Promise<NodeJS.Signals>((done) => {
+    process.once('SIGTERM', () => done('SIGTERM'));
+    process.once('SIGINT', () => done('SIGINT'));
+  });
   let localRedis: LocalRedis | null = null;
   let processRedis: Redis | null = null;
   let heartbeat: Heartbeat | null = null;
@@ -122,10 +128,7 @@ export async function runRoles(
     return 1;
   }
   log.info({ event: 'moat.ready', roles }, 'moat is running');
-  const signal = await new Promise<NodeJS.Signals>((done) => {
-    process.once('SIGTERM', () => done('SIGTERM'));
-    process.once('SIGINT', () => done('SIGINT'));
-  });
+  const signal = await stopSignal;
   log.info({ event: 'moat.stopping', signal }, 'moat stopping');
   await stopAll();
   log.info({ event: 'moat.stopped' }, 'moat stopped');
