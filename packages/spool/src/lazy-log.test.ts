@@ -56,3 +56,13 @@ test('at info level the same calls write, each with its bindings', async () => {
     ['b', 's2', 2],
   ]);
 });
+
+test('setting the level of a lazy child changes the child, not its parent', () => {
+  const { log } = logger('warn');
+  const child = lazyChild(log, () => ({ session: 's3' }));
+  expect(child.isLevelEnabled('debug')).toBe(false);
+  child.level = 'debug';
+  expect(child.isLevelEnabled('debug')).toBe(true);
+  expect(log.level).toBe('warn');
+  expect(log.isLevelEnabled('debug')).toBe(false);
+});

@@ -14,16 +14,23 @@ export function lazyChild(parent: Logger, bindings: () => Record<string, unknown
     child ??= parent.child(bindings());
     return child;
   };
+  const member = (logger: Logger, prop: string | symbol) => {
+    const value: unknown = Reflect.get(logger, prop, logger);
+    return typeof value === 'function' ? value.bind(logger) : value;
+  };
   return new Proxy(parent, {
     get(_target, prop) {
-      if (prop === 'isLevelEnabled' || prop === 'level') {
-        const value: unknown = Reflect.get(parent, prop, parent);
-        return typeof value === 'function' ? value.bind(parent) : value;
+      // Until the child exists, level questions go to the parent (whose level it would have)
+      // and lines below that level go nowhere; from then on, everything is the child's.
+      if (child === undefined) {
+        if (prop === 'isLevelEnabled' || prop === 'level') return member(parent, prop);
+        if (typeof prop === 'string' && LEVELS.has(prop) && !parent.isLevelEnabled(prop)) return noop;
       }
-      if (typeof prop === 'string' && LEVELS.has(prop) && !parent.isLevelEnabled(prop)) return noop;
-      const logger = real();
-      const value: unknown = Reflect.get(logger, prop, logger);
-      return typeof value === 'function' ? value.bind(logger) : value;
+      return member(real(), prop);
+    },
+    // Setting (log.level = …) is the child's business, never the parent's.
+    set(_target, prop, value) {
+      return Reflect.set(real(), prop, value);
     },
   });
 }
