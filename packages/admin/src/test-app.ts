@@ -1,6 +1,7 @@
 /** Test fixture: a real Redis, a spool with a fresh prefix, real queued mail, and the admin app. */
 import { type MoatConfig, parseConfig } from '@moat/policy';
-import { connect, deferJob, Spool, startRouteWorker, whenReady } from '@moat/spool';
+import { connect, Spool, whenReady } from '@moat/spool';
+import { workOnce } from '@moat/spool/test-queue';
 import { type RedisServer, startRedis } from '@moat/testkit';
 import type { FastifyInstance } from 'fastify';
 import { type AdminAppOptions, buildAdminApp } from './app.js';
@@ -96,7 +97,7 @@ export function queueMail(spool: Spool, sender: string, routes: Record<string, s
 }
 
 /** Let a real worker take `count` jobs of a route and defer each with a remote reply. */
-export async function deferJobs(
+export function deferJobs(
   spool: Spool,
   connection: ReturnType<typeof connect>,
   routeId: string,
@@ -104,28 +105,5 @@ export async function deferJobs(
   reply = { code: 451, text: '4.7.1 Greylisted, try again later', host: '192.168.1.254' },
   delayMs = 600_000,
 ): Promise<void> {
-  let taken = 0;
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  const worker = startRouteWorker(
-    spool.keys,
-    routeId,
-    async (job, token) => {
-      if (++taken >= count) setImmediate(done);
-      await spool.track({
-        type: 'deferred',
-        messageId: job.data.messageId,
-        routeId,
-        recipients: job.data.recipients,
-        host: reply.host,
-        reply: `${reply.code} ${reply.text}`,
-      });
-      await deferJob(job, token, delayMs, { ...job.data, attempts: job.data.attempts + 1, lastReply: reply });
-    },
-    { connection, concurrency: 1 },
-  );
-  await finished;
-  await worker.close();
+  return workOnce(spool, connection, routeId, count, { defer: delayMs, reply, track: true });
 }

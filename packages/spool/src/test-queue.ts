@@ -1,10 +1,18 @@
-/** Test helpers: put queued jobs into the states a real worker leaves them in. */
+/**
+ * Test helpers (this package's and, through the source-only export "@moat/spool/test-queue",
+ * other packages' tests): put queued jobs into the states a real worker leaves them in.
+ */
 import type { Redis } from 'ioredis';
 import type { Spool } from './spool.js';
 import { deferJob, startRouteWorker } from './workers.js';
 
 export type WorkerVerdict =
-  | { readonly defer: number; readonly reply?: { code: number; text: string; host?: string } }
+  | {
+      readonly defer: number;
+      readonly reply?: { code: number; text: string; host?: string };
+      /** Also write the "deferred" tracking event a real worker writes. */
+      readonly track?: boolean;
+    }
   | { readonly fail: string };
 
 /**
@@ -30,6 +38,17 @@ export async function workOnce(
       taken += 1;
       if (taken >= count) setImmediate(done);
       if ('fail' in verdict) throw new Error(verdict.fail);
+      const { reply } = verdict;
+      if (verdict.track && reply) {
+        await spool.track({
+          type: 'deferred',
+          messageId: job.data.messageId,
+          routeId,
+          recipients: job.data.recipients,
+          ...(reply.host ? { host: reply.host } : {}),
+          reply: `${reply.code} ${reply.text}`,
+        });
+      }
       await deferJob(job, token, verdict.defer, {
         ...job.data,
         attempts: job.data.attempts + 1,
