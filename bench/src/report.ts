@@ -24,12 +24,17 @@ export function report(results: readonly Measurement[]): string {
         .filter((x): x is number => x !== null);
       return v.length ? median(v) : Number.NaN;
     };
+    const own = (system: string) => {
+      const server = med(system, (m) => m.ownCpuPer1000?.server ?? null);
+      const redis = med(system, (m) => m.ownCpuPer1000?.redis ?? null);
+      return Number.isNaN(server) ? '-' : `${server.toFixed(2)} + ${redis.toFixed(2)}`;
+    };
     const pfAccept = med('postfix', (m) => m.acceptRate);
     const pfE2e = med('postfix', (m) => m.endToEndRate);
     out += `\n### ${load} (median of ${ms.filter((m) => m.system === systems[0]).length})\n\n`;
     out +=
-      '| system | accept msgs/s | × Postfix | end-to-end msgs/s | × Postfix | p50 ms | p99 ms | CPU s / 1000 msgs | peak RSS MB |\n';
-    out += '|---|---|---|---|---|---|---|---|---|\n';
+      '| system | accept msgs/s | × Postfix | end-to-end msgs/s | × Postfix | p50 ms | p99 ms | CPU s / 1000 msgs | own CPU ms/msg: server + Redis | peak RSS MB |\n';
+    out += '|---|---|---|---|---|---|---|---|---|---|\n';
     for (const s of systems) {
       const accept = med(s, (m) => m.acceptRate);
       const e2e = med(s, (m) => m.endToEndRate);
@@ -43,7 +48,7 @@ export function report(results: readonly Measurement[]): string {
       )} | ${fmt(
         med(s, (m) => m.cpuPer1000),
         2,
-      )} | ${fmt(med(s, (m) => m.peakRss) / 1048576)} |\n`;
+      )} | ${own(s)} | ${fmt(med(s, (m) => m.peakRss) / 1048576)} |\n`;
     }
   }
   return out;

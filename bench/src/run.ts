@@ -15,6 +15,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean' },
     rounds: { type: 'string' },
     systems: { type: 'string' },
+    messages: { type: 'string' },
+    warmup: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -31,18 +33,65 @@ const ALL_SYSTEMS: SystemName[] = [
 const systems = (values.systems?.split(',') as SystemName[] | undefined) ?? ALL_SYSTEMS;
 const rounds = Number(values.rounds ?? 3);
 
+// Each run is preceded by an unmeasured warm-up of warmupMessages (scenario.ts, measure).
 const quickLoads: Load[] = [
-  { size: 10 * KB, sessions: 20, perConnection: 1, messages: 2000, latencyMessages: 400 },
+  {
+    size: 10 * KB,
+    sessions: 20,
+    perConnection: 1,
+    messages: 2000,
+    latencyMessages: 400,
+    warmupMessages: 2000,
+  },
 ];
 const fullLoads: Load[] = [
   ...quickLoads,
-  { size: 2 * KB, sessions: 20, perConnection: 1, messages: 2000, latencyMessages: 400 },
-  { size: 100 * KB, sessions: 20, perConnection: 1, messages: 1000, latencyMessages: 200 },
-  { size: 1024 * KB, sessions: 20, perConnection: 1, messages: 200, latencyMessages: 60 },
-  { size: 10 * KB, sessions: 200, perConnection: 1, messages: 4000, latencyMessages: 400 },
-  { size: 10 * KB, sessions: 20, perConnection: 'all', messages: 1000, latencyMessages: 400 },
+  {
+    size: 2 * KB,
+    sessions: 20,
+    perConnection: 1,
+    messages: 2000,
+    latencyMessages: 400,
+    warmupMessages: 2000,
+  },
+  {
+    size: 100 * KB,
+    sessions: 20,
+    perConnection: 1,
+    messages: 1000,
+    latencyMessages: 200,
+    warmupMessages: 1000,
+  },
+  {
+    size: 1024 * KB,
+    sessions: 20,
+    perConnection: 1,
+    messages: 200,
+    latencyMessages: 60,
+    warmupMessages: 100,
+  },
+  {
+    size: 10 * KB,
+    sessions: 200,
+    perConnection: 1,
+    messages: 4000,
+    latencyMessages: 400,
+    warmupMessages: 2000,
+  },
+  {
+    size: 10 * KB,
+    sessions: 20,
+    perConnection: 'all',
+    messages: 1000,
+    latencyMessages: 400,
+    warmupMessages: 1000,
+  },
 ];
-const loads = values.quick ? quickLoads : fullLoads;
+const loads = (values.quick ? quickLoads : fullLoads).map((load) => ({
+  ...load,
+  ...(values.messages ? { messages: Number(values.messages) } : {}),
+  ...(values.warmup ? { warmupMessages: Number(values.warmup) } : {}),
+}));
 
 const out =
   values.out ??
@@ -65,7 +114,7 @@ for (const load of loads) {
         results.push(m);
         writeFileSync(out, JSON.stringify(results, null, 2));
         process.stderr.write(
-          `${what}: accept ${m.acceptRate.toFixed(0)}/s, e2e ${m.endToEndRate?.toFixed(0) ?? '-'}/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms\n`,
+          `${what}: accept ${m.acceptRate.toFixed(0)}/s, e2e ${m.endToEndRate?.toFixed(0) ?? '-'}/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms${ownCpu(m)}\n`,
         );
       } catch (err) {
         failures.push(`${what}: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
@@ -75,6 +124,11 @@ for (const load of loads) {
   }
 }
 process.stdout.write(report(results));
+
+function ownCpu(m: Measurement): string {
+  const own = m.ownCpuPer1000;
+  return own ? `, CPU ms/msg: server ${own.server.toFixed(2)}, redis ${own.redis.toFixed(2)}` : '';
+}
 if (failures.length > 0)
   process.stdout.write(`\nFailed runs (left out):\n${failures.map((f) => `- ${f}`).join('\n')}\n`);
 process.stderr.write(`raw results: ${out}\n`);

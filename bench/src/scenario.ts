@@ -3,13 +3,16 @@
  * smtp-source, wait for the sink to count everything, measure latency, stop all.
  */
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { freePort, startPostfix, startRedis } from '@moat/testkit';
 import { measureLatency } from './latency.js';
 import { type MoatLayout, startMoat } from './moat.js';
-import { machineBusySeconds, RssSampler } from './procs.js';
-import { processTree, runSource, startSink } from './smtp-tools.js';
+import { cpuSeconds, machineBusySeconds, RssSampler, start, waitFor } from './procs.js';
+import { portOpen, processTree, runSource, startSink } from './smtp-tools.js';
 
-export type SystemName = 'direct' | 'postfix' | `moat-${MoatLayout}-${'always' | 'everysec'}`;
+const BARE_SERVER = join(import.meta.dirname, 'bare-server.js');
+
+export type SystemName = 'direct' | 'postfix' | 'bare-always' | `moat-${MoatLayout}-${'always' | 'everysec'}`;
 
 export interface Load {
   readonly size: number;
@@ -17,6 +20,8 @@ export interface Load {
   readonly perConnection: 1 | 'all';
   readonly messages: number;
   readonly latencyMessages: number;
+  /** Messages sent before the measured run, not counted (see measure). */
+  readonly warmupMessages?: number;
 }
 
 export interface Measurement {
@@ -32,6 +37,11 @@ export interface Measurement {
   readonly cpuPer1000: number;
   /** Peak summed RSS of the system's processes (Moat and its Redis; Postfix's process tree). */
   readonly peakRss: number;
+  /**
+   * CPU seconds per 1,000 messages of the system's own processes, all threads (null for
+   * direct and Postfix, whose smtpd processes come and go): the server and its Redis apart.
+   */
+  readonly ownCpuPer1000?: { readonly server: number; readonly redis: number } | null;
 }
 
 interface Running {
@@ -41,6 +51,15 @@ interface Running {
   acceptOnly: boolean;
   /** Redis `INFO commandstats` (Moat systems only). */
   commandStats?(): string;
+  /** CPU seconds so far of the server's processes and of its Redis (Moat and bare only). */
+  cpu?(): { server: number; redis: number };
+}
+
+function cpuOf(server: () => readonly number[], redisPid: number): () => { server: number; redis: number } {
+  return () => ({
+    server: server().reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+    redis: cpuSeconds(redisPid),
+  });
 }
 
 async function startSystem(system: SystemName, sinkPort: number): Promise<Running> {
@@ -57,6 +76,7 @@ async function startSystem(system: SystemName, sinkPort: number): Promise<Runnin
     const master = await pf.pid();
     return { port, pids: () => processTree(master), stop: () => pf.stop(), acceptOnly: false };
   }
+  if (system === 'bare-always') return startBare(port);
   const [, layout, fsync] = system.split('-') as [string, MoatLayout, 'always' | 'everysec'];
   const redis = await startRedis({ appendfsync: fsync });
   const moat = await startMoat({ layout, port, redisUrl: redis.url, sinkPort, prefix: 'bench' });
@@ -68,9 +88,31 @@ async function startSystem(system: SystemName, sinkPort: number): Promise<Runnin
       await redis.stop();
     },
     acceptOnly: layout === 'edge',
-    commandStats: () =>
-      spawnSync('redis-cli', ['-p', String(redis.port), 'INFO', 'commandstats'], { encoding: 'utf8' }).stdout,
+    commandStats: () => redisCommandStats(redis.port),
+    cpu: cpuOf(() => moat.pids(), redis.pid),
   };
+}
+
+/** bare-server.ts: smtp-server writing each message to Redis, nothing else (accept only). */
+async function startBare(port: number): Promise<Running> {
+  const redis = await startRedis({ appendfsync: 'always' });
+  const server = start(process.execPath, [BARE_SERVER, '--port', String(port), '--redis', redis.url]);
+  await waitFor(() => portOpen(port), `bare-server to listen on ${port}`, 20_000);
+  return {
+    port,
+    pids: () => [server.pid, redis.pid],
+    async stop() {
+      await server.stop('SIGTERM', 10_000);
+      await redis.stop();
+    },
+    acceptOnly: true,
+    commandStats: () => redisCommandStats(redis.port),
+    cpu: cpuOf(() => [server.pid], redis.pid),
+  };
+}
+
+function redisCommandStats(port: number): string {
+  return spawnSync('redis-cli', ['-p', String(port), 'INFO', 'commandstats'], { encoding: 'utf8' }).stdout;
 }
 
 export async function measure(system: SystemName, load: Load): Promise<Measurement> {
@@ -78,8 +120,27 @@ export async function measure(system: SystemName, load: Load): Promise<Measureme
   const sink = await startSink(sinkPort);
   const running = await startSystem(system, sinkPort);
   try {
+    // Warm-up, not measured: a server that has run for a while (JIT-compiled code, Postfix's
+    // smtpd processes already forked) is what a relay is in production. Without it the first
+    // seconds of V8's compiling are charged to a 2,000-message run: 40 % of the edge's CPU.
+    const warmup = load.warmupMessages ?? 0;
+    if (warmup > 0) {
+      const warm = await runSource({
+        port: running.port,
+        messages: warmup,
+        sessions: load.sessions,
+        size: load.size,
+        perConnection: load.perConnection,
+        to: 'user@example.com',
+        timeoutMs: 300_000,
+      });
+      if (!warm.ok) throw new Error(`warm-up failed against ${system}:\n${warm.output.slice(-2000)}`);
+      if (!running.acceptOnly) await sink.waitForCount(warmup, 300_000);
+    }
+    const delivered0 = running.acceptOnly ? 0 : sink.count();
     const rss = new RssSampler(() => running.pids());
     const busy0 = machineBusySeconds();
+    const own0 = running.cpu?.();
     const started = performance.now();
     const source = await runSource({
       port: running.port,
@@ -93,10 +154,16 @@ export async function measure(system: SystemName, load: Load): Promise<Measureme
     if (!source.ok) throw new Error(`smtp-source failed against ${system}:\n${source.output.slice(-2000)}`);
     let endToEndRate: number | null = null;
     if (!running.acceptOnly) {
-      await sink.waitForCount(load.messages, 300_000);
+      await sink.waitForCount(delivered0 + load.messages, 300_000);
       endToEndRate = load.messages / ((performance.now() - started) / 1000);
     }
     const busy = machineBusySeconds() - busy0;
+    const own1 = running.cpu?.();
+    const perThousand = (seconds: number) => (seconds / load.messages) * 1000;
+    const ownCpuPer1000 =
+      own0 && own1
+        ? { server: perThousand(own1.server - own0.server), redis: perThousand(own1.redis - own0.redis) }
+        : null;
     const peakRss = rss.stop();
     const latency = await measureLatency(running.port, {
       messages: load.latencyMessages,
@@ -111,8 +178,9 @@ export async function measure(system: SystemName, load: Load): Promise<Measureme
       endToEndRate,
       p50: latency.p50,
       p99: latency.p99,
-      cpuPer1000: (busy / load.messages) * 1000,
+      cpuPer1000: perThousand(busy),
       peakRss,
+      ownCpuPer1000,
     };
   } finally {
     // MOAT_BENCH_COMMANDSTATS=1: Redis commands per message, to find round trips worth saving.
