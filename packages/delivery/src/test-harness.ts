@@ -33,8 +33,15 @@ export interface LogLine {
 export interface Harness {
   readonly redis: RedisServer;
   readonly dns: DnsServer;
-  /** Start delivery with this config (hostname, redis, dns filled in); stopped by `cleanup()`. */
-  start(config: MoatConfigInput | Omit<MoatConfigInput, 'hostname'>): Promise<Running>;
+  /**
+   * Start delivery with this config (hostname, redis, dns filled in); stopped by `cleanup()`.
+   * `deliveryRedisUrl`: the delivery service connects with it (another Redis user, say) while
+   * the test's own producer keeps the server's default user.
+   */
+  start(
+    config: MoatConfigInput | Omit<MoatConfigInput, 'hostname'>,
+    options?: { deliveryRedisUrl?: string },
+  ): Promise<Running>;
   cleanup(): Promise<void>;
 }
 
@@ -59,7 +66,7 @@ export async function startHarness(): Promise<Harness> {
   return {
     redis,
     dns,
-    async start(input) {
+    async start(input, options = {}) {
       const r = parseConfig({
         hostname: 'relay.test',
         ...input,
@@ -78,7 +85,7 @@ export async function startHarness(): Promise<Harness> {
           },
         }),
       );
-      const running = await startRunning(config, redis.url, log, logs);
+      const running = await startRunning(config, redis.url, options.deliveryRedisUrl ?? redis.url, log, logs);
       stoppers.push(async () => {
         await running.service.stop();
         await running.spool.close();
@@ -97,6 +104,7 @@ export async function startHarness(): Promise<Harness> {
 async function startRunning(
   config: Readonly<MoatConfig>,
   url: string,
+  deliveryUrl: string,
   log: Logger,
   logs: LogLine[],
 ): Promise<Running> {
@@ -111,7 +119,7 @@ async function startRunning(
   });
   const service = await startDelivery({
     config,
-    redisUrl: url,
+    redisUrl: deliveryUrl,
     log,
     nodeId: 'test-node',
     routeScanInterval: 200,
