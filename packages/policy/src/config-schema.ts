@@ -167,7 +167,8 @@ const delivery = z.strictObject({
   stalledInterval: duration.prefault('30s'),
   /**
    * When one process runs both the edge and the workers (`moat start`): deliver from a thread of
-   * its own, so the two use two cores. auto = when the machine has more than one.
+   * its own, so the two use two cores. auto = when the process may use more than one CPU (its
+   * CPU affinity, capped by a container's cgroup CPU quota).
    */
   thread: z
     .union([z.boolean(), z.literal('auto')], { error: 'must be true, false or "auto"' })

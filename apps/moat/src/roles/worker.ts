@@ -1,5 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { startDelivery } from '@moat/delivery';
+import { usableCpus } from '../cpus.js';
 import type { RoleContext, Service } from '../run-roles.js';
 import { startDeliveryThread } from './worker-thread.js';
 
@@ -27,5 +27,5 @@ export async function startWorkerRole(context: RoleContext): Promise<Service> {
 function useThread(context: RoleContext): boolean {
   const setting = context.config.delivery.thread;
   if (!context.roles.includes('edge')) return false;
-  return setting === 'auto' ? availableParallelism() > 1 : setting;
+  return setting === 'auto' ? usableCpus() > 1 : setting;
 }
