@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Proc, start, waitFor } from './procs.js';
 import { portOpen } from './smtp-tools.js';
+import { VERIFY_DOMAIN } from './verify.js';
 
 const BIN = resolve(import.meta.dirname, '..', '..', 'apps', 'moat', 'bin', 'moat');
 
@@ -27,6 +28,8 @@ export async function startMoat(opts: {
   prefix: string;
   /** Extra smtp keys (e.g. idleTimeout). */
   smtp?: Record<string, unknown>;
+  /** Where mail for VERIFY_DOMAIN goes (the sample check of verify.ts). */
+  verifyPort?: number;
 }): Promise<MoatRun> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-bench-'));
   const file = join(dir, 'moat.yaml');
@@ -40,7 +43,12 @@ export async function startMoat(opts: {
       maxConnectionsPerClient: 20000,
       ...opts.smtp,
     },
-    inbound: { domains: { 'example.com': `[127.0.0.1]:${opts.sinkPort}` } },
+    inbound: {
+      domains: {
+        'example.com': `[127.0.0.1]:${opts.sinkPort}`,
+        ...(opts.verifyPort ? { [VERIFY_DOMAIN]: `[127.0.0.1]:${opts.verifyPort}` } : {}),
+      },
+    },
     admin: { listen: null },
     log: { level: 'warn' },
     ...(opts.layout === 'onethread' ? { delivery: { thread: false } } : {}),

@@ -17,6 +17,7 @@ const { values } = parseArgs({
     systems: { type: 'string' },
     messages: { type: 'string' },
     warmup: { type: 'string' },
+    size: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -87,11 +88,13 @@ const fullLoads: Load[] = [
     warmupMessages: 1000,
   },
 ];
-const loads = (values.quick ? quickLoads : fullLoads).map((load) => ({
-  ...load,
-  ...(values.messages ? { messages: Number(values.messages) } : {}),
-  ...(values.warmup ? { warmupMessages: Number(values.warmup) } : {}),
-}));
+const loads = (values.quick ? quickLoads : fullLoads)
+  .filter((load) => values.size === undefined || load.size === Number(values.size) * KB)
+  .map((load) => ({
+    ...load,
+    ...(values.messages ? { messages: Number(values.messages) } : {}),
+    ...(values.warmup ? { warmupMessages: Number(values.warmup) } : {}),
+  }));
 
 const out =
   values.out ??
@@ -114,7 +117,7 @@ for (const load of loads) {
         results.push(m);
         writeFileSync(out, JSON.stringify(results, null, 2));
         process.stderr.write(
-          `${what}: accept ${m.acceptRate.toFixed(0)}/s, e2e ${m.endToEndRate?.toFixed(0) ?? '-'}/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms${ownCpu(m)}\n`,
+          `${what}: accept ${m.acceptRate.toFixed(0)}/s, e2e ${m.endToEndRate?.toFixed(0) ?? '-'}/s, p50 ${m.p50.toFixed(1)} ms, p99 ${m.p99.toFixed(1)} ms${ownCpu(m)}${m.verified ? `, ${m.verified} sample messages identical` : ''}\n`,
         );
       } catch (err) {
         failures.push(`${what}: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);

@@ -4,13 +4,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, startPostfix, startRedis } from '@moat/testkit';
+import { freePort, startPostfix, startRedis, startSmtpSink } from '@moat/testkit';
 import { measureLatency } from './latency.js';
 import { type MoatLayout, startMoat } from './moat.js';
 import { cpuSeconds, machineBusySeconds, RssSampler, start, waitFor } from './procs.js';
 import { portOpen, processTree, runSource, startSink } from './smtp-tools.js';
+import { verifySample } from './verify.js';
 
 const BARE_SERVER = join(import.meta.dirname, 'bare-server.js');
+/** Messages relayed and compared byte for byte after each end-to-end run of Moat. */
+const SAMPLE = 20;
 
 export type SystemName = 'direct' | 'postfix' | 'bare-always' | `moat-${MoatLayout}-${'always' | 'everysec'}`;
 
@@ -42,6 +45,8 @@ export interface Measurement {
    * direct and Postfix, whose smtpd processes come and go): the server and its Redis apart.
    */
   readonly ownCpuPer1000?: { readonly server: number; readonly redis: number } | null;
+  /** Sample messages relayed after the run and found byte-identical (0: not checked). */
+  readonly verified?: number;
 }
 
 interface Running {
@@ -51,6 +56,8 @@ interface Running {
   acceptOnly: boolean;
   /** Redis `INFO commandstats` (Moat systems only). */
   commandStats?(): string;
+  /** Relays a sample and checks it arrived unchanged (verify.ts); resolves with the count. */
+  verify?(size: number): Promise<number>;
   /** CPU seconds so far of the server's processes and of its Redis (Moat and bare only). */
   cpu?(): { server: number; redis: number };
 }
@@ -79,14 +86,26 @@ async function startSystem(system: SystemName, sinkPort: number): Promise<Runnin
   if (system === 'bare-always') return startBare(port);
   const [, layout, fsync] = system.split('-') as [string, MoatLayout, 'always' | 'everysec'];
   const redis = await startRedis({ appendfsync: fsync });
-  const moat = await startMoat({ layout, port, redisUrl: redis.url, sinkPort, prefix: 'bench' });
+  const checker = layout === 'edge' ? null : await startSmtpSink();
+  const moat = await startMoat({
+    layout,
+    port,
+    redisUrl: redis.url,
+    sinkPort,
+    prefix: 'bench',
+    ...(checker ? { verifyPort: checker.port } : {}),
+  });
   return {
     port,
     pids: () => [...moat.pids(), redis.pid],
     async stop() {
       await moat.stop();
       await redis.stop();
+      await checker?.close();
     },
+    ...(checker
+      ? { verify: (size: number) => verifySample(port, () => checker.messages, { count: SAMPLE, size }) }
+      : {}),
     acceptOnly: layout === 'edge',
     commandStats: () => redisCommandStats(redis.port),
     cpu: cpuOf(() => moat.pids(), redis.pid),
@@ -171,9 +190,12 @@ export async function measure(system: SystemName, load: Load): Promise<Measureme
       size: load.size,
       to: 'user@example.com',
     });
+    // Correctness goes with speed: a run whose sample arrives changed fails (and is left out).
+    const verified = (await running.verify?.(load.size)) ?? 0;
     return {
       system,
       load,
+      verified,
       acceptRate: load.messages / source.seconds,
       endToEndRate,
       p50: latency.p50,
