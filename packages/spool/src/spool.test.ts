@@ -59,6 +59,40 @@ describe('enqueue', () => {
     expect(events).toEqual([
       expect.objectContaining({ type: 'received', sender: 'alice@example.org', size: body.length }),
     ]);
+    // The body is written with a claim expiry that the message script removes: it is permanent.
+    expect(await redis.pttl(spool.keys.body(meta.id))).toBe(-1);
+    await spool.close();
+  });
+
+  test('a body Redis refuses to write commits nothing: no metadata, index entry or event', async () => {
+    const spool = fresh();
+    const prefix = spool.keys.root;
+    // A user who may do everything but SET, the command that writes a message body.
+    await redis.call('ACL', 'SETUSER', 'no-bodies', 'on', '>pw', '~*', '&*', '+@all', '-set');
+    const limited = connect({ url: server.url.replace('redis://', 'redis://no-bodies:pw@') }, 'producer');
+    await whenReady(limited);
+    const refused = new Spool({
+      redis: limited,
+      prefix: prefix.slice(1, -1),
+      timeout: 2000,
+      ack: 'local',
+      replicas: 1,
+    });
+    const id = newMessageId();
+    await expect(
+      refused.enqueue({
+        id,
+        sender: 'a@example.org',
+        routes: [{ routeId: 'mx', recipients: ['b@example.net'] }],
+        body: Buffer.from('x'),
+        client,
+      }),
+    ).rejects.toThrow(/NOPERM|body is missing/);
+    expect(await redis.exists(spool.keys.body(id), spool.keys.meta(id), spool.keys.jobs(id))).toBe(0);
+    expect(await redis.zscore(spool.keys.messages, id)).toBeNull();
+    expect(await searchEvents(redis, spool.keys.events, { messageId: id })).toEqual([]);
+    await refused.close();
+    limited.disconnect();
     await spool.close();
   });
 
