@@ -207,7 +207,9 @@ export async function measure(system: SystemName, load: Load): Promise<Measureme
   } finally {
     // MOAT_BENCH_COMMANDSTATS=1: Redis commands per message, to find round trips worth saving.
     if (process.env.MOAT_BENCH_COMMANDSTATS && running.commandStats) {
-      process.stderr.write(perMessage(running.commandStats(), load.messages + load.latencyMessages));
+      const sent =
+        (load.warmupMessages ?? 0) + load.messages + load.latencyMessages + (running.verify ? SAMPLE : 0);
+      process.stderr.write(perMessage(running.commandStats(), sent));
     }
     await running.stop();
     await sink.stop();
