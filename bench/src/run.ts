@@ -95,6 +95,10 @@ const loads = (values.quick ? quickLoads : fullLoads)
     ...(values.messages ? { messages: Number(values.messages) } : {}),
     ...(values.warmup ? { warmupMessages: Number(values.warmup) } : {}),
   }));
+if (loads.length === 0) {
+  process.stderr.write(`no load has messages of ${values.size} KB${values.quick ? ' in --quick' : ''}\n`);
+  process.exit(2);
+}
 
 const out =
   values.out ??
