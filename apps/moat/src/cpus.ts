@@ -44,7 +44,7 @@ export function cgroupCpuLimit(procSelfCgroup: string, root = '/sys/fs/cgroup'):
       }
     } else if (controllers.split(',').includes('cpu')) {
       // cgroup v1: the cpu controller's own mount (named "cpu" or "cpu,cpuacct").
-      for (const mount of ['cpu', controllers, 'cpu,cpuacct']) {
+      for (const mount of new Set(['cpu', controllers, 'cpu,cpuacct'])) {
         for (const dir of ancestors(path)) {
           const quota = read(join(root, mount, dir, 'cpu.cfs_quota_us'));
           const period = read(join(root, mount, dir, 'cpu.cfs_period_us'));
