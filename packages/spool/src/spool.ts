@@ -177,9 +177,10 @@ export class Spool {
     };
     const newRoutes = meta.routes.filter((r) => !this.#knownRoutes.has(r.routeId));
     // The body, the write and the job writes go out together, without waiting for each other:
-    // Redis takes them in one read, in this order, so with appendfsync always they share one fsync. Either half
-    // failing fails the whole enqueue (451): a job without a body is dropped by the worker, a
-    // body without a job is removed by the orphan sweeper; nothing acknowledged is lost.
+    // Redis takes them in one read, in this order, so with appendfsync always they share one
+    // fsync. Any part failing fails the whole enqueue (451): a job without a body is dropped by
+    // the worker, a committed message without a job is removed by the orphan sweeper, a body
+    // without its message expires; nothing acknowledged is lost.
     const body = this.#redis.set(k.body(meta.id), input.body, 'PX', BODY_CLAIM_MS);
     const committed = scripted(this.#redis)
       .moatWrite(
