@@ -6,7 +6,7 @@
  * trailing spaces, and a body of its own in each message.
  */
 import { randomBytes } from 'node:crypto';
-import { dotStuff, expectCode, RawSmtp, type SinkMessage } from '@moat/testkit';
+import { dotStuff, expectCode, RawSmtp, type SinkMessage, withoutFirstReceived } from '@moat/testkit';
 
 /** Moat routes this domain to the verifying sink, not to smtp-sink. */
 export const VERIFY_DOMAIN = 'verify.example.com';
@@ -33,14 +33,6 @@ export function sampleMessage(index: number, size: number): Buffer {
     length += line.length + 2;
   }
   return Buffer.from(`${lines.join('\r\n')}\r\n`, 'latin1');
-}
-
-/** The message without the first header when it is a Received: (with its folded lines). */
-export function withoutFirstReceived(raw: Buffer): Buffer {
-  if (!/^received:/i.test(raw.subarray(0, 9).toString('latin1'))) return raw;
-  let end = raw.indexOf('\r\n');
-  while (end !== -1 && (raw[end + 2] === 0x20 || raw[end + 2] === 0x09)) end = raw.indexOf('\r\n', end + 2);
-  return end === -1 ? raw : raw.subarray(end + 2);
 }
 
 /**
@@ -78,7 +70,7 @@ export async function verifySample(
     const rcpt = message.rcptTo[0] ?? '';
     const original = sent.get(rcpt);
     if (!original) throw new Error(`a sample message arrived for ${rcpt}, which was not sent`);
-    if (!withoutFirstReceived(message.raw).equals(original)) {
+    if (!withoutFirstReceived(message.raw).rest.equals(original)) {
       throw new Error(`the sample message to ${rcpt} arrived changed (beyond the Received: header)`);
     }
   }

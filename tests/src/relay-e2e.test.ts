@@ -19,6 +19,7 @@ import {
   startDns,
   startRedis,
   startSmtpSink,
+  withoutFirstReceived,
 } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type MoatProcess, startMoat } from './moat-process.js';
@@ -70,15 +71,6 @@ afterAll(async () => {
   await redis?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** `raw` without its first header field when that is a Received: (with its folded lines). */
-function withoutFirstReceived(raw: Buffer): { received: string; rest: Buffer } {
-  const text = raw.toString('latin1');
-  if (!/^Received:/i.test(text)) return { received: '', rest: raw };
-  let end = text.indexOf('\r\n') + 2;
-  while (end > 1 && (text[end] === ' ' || text[end] === '\t')) end = text.indexOf('\r\n', end) + 2;
-  return { received: text.slice(0, end), rest: raw.subarray(end) };
-}
 
 test('inbound from anyone: the smart host gets the message byte for byte after the Received: header', async () => {
   const message = Buffer.from(

@@ -7,6 +7,7 @@ export { startDns } from './dns.js';
 export { freePort } from './ports.js';
 export { type Postfix, type PostfixOptions, startPostfix } from './postfix.js';
 export { dotStuff, expectCode, RawSmtp, type RawSmtpOptions } from './raw-smtp.js';
+export { withoutFirstReceived } from './received.js';
 export type { RedisOptions, RedisServer } from './redis.js';
 export { startRedis } from './redis.js';
 export { type Sentinel, type SentinelOptions, startSentinel } from './sentinel.js';
