@@ -5,6 +5,7 @@
  * client sent after it is read as the next command.
  */
 import { randomBytes } from 'node:crypto';
+import { dotStuff } from '@moat/testkit';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { describe, expect, test } from 'vitest';
 
@@ -18,10 +19,6 @@ const MESSAGES = [
   `Subject: long\r\n\r\n${'y'.repeat(300)}\r\n.${'z'.repeat(40)}\r\n`,
   'bare\nline feeds\n.and a dot after one\r\n',
 ];
-
-function stuffed(message: string): Buffer {
-  return Buffer.from(message.replace(/(^|\r\n)\./g, '$1..'), 'latin1');
-}
 
 /** Runs one DATA transaction through a parser, written in the given chunks. */
 async function parse(chunks: readonly Buffer[]): Promise<{ body: string; commands: string[] }> {
@@ -51,7 +48,11 @@ async function parse(chunks: readonly Buffer[]): Promise<{ body: string; command
 }
 
 function transaction(message: string): Buffer {
-  return Buffer.concat([Buffer.from('DATA\r\n'), stuffed(message), Buffer.from('.\r\nQUIT\r\n')]);
+  return Buffer.concat([
+    Buffer.from('DATA\r\n'),
+    dotStuff(Buffer.from(message, 'latin1')),
+    Buffer.from('.\r\nQUIT\r\n'),
+  ]);
 }
 
 /** The same bytes cut at the given offsets. */
