@@ -7,6 +7,9 @@
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node >= 22.19 first on PATH for everything below (scripts/lib/runtime.sh).
+. scripts/lib/runtime.sh
+moat_runtime
 scripts/bootstrap.sh --test
 case "${1:-}" in
   idle) shift; exec node bench/dist/idle.js "$@" ;;

@@ -1,30 +1,22 @@
 #!/usr/bin/env bash
 # Everything Moat needs on a fresh Debian machine, done idempotently:
-# Node >= 20 (checked), pnpm (pinned), dependencies from the lockfile, redis-server, a build.
+# Node >= 22.19 (Node 24 LTS into .moat/tools/ when the machine's is older), pnpm (pinned),
+# dependencies from the lockfile, redis-server, a build. Nothing is installed system-wide but
+# the Debian packages.
 #   scripts/bootstrap.sh            for running Moat
 #   scripts/bootstrap.sh --test     also the tools the test suites use (Postfix, swaks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PNPM_VERSION=12.4.2
 want_test_tools=false
 [ "${1:-}" = "--test" ] && want_test_tools=true
 
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if [ "$node_major" -lt 20 ]; then
-  say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))"
-  exit 1
-fi
-
-if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
-  say "installing pnpm $PNPM_VERSION"
-  if ! npm install -g --silent "pnpm@$PNPM_VERSION" >/dev/null 2>&1; then
-    npm install --silent --prefix "$PWD/.moat/tools" "pnpm@$PNPM_VERSION" >/dev/null
-    export PATH="$PWD/.moat/tools/node_modules/.bin:$PATH"
-  fi
-fi
+# Node >= 22.19 and pnpm, from .moat/tools/ when the machine's are missing or too old.
+. scripts/lib/runtime.sh
+moat_runtime
+say "node $(node --version) ($(command -v node)), pnpm $(pnpm --version)"
 
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)

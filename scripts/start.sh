@@ -4,6 +4,8 @@
 # Any arguments go to `moat start` (e.g. --config /etc/moat/moat.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node >= 22.19 first on PATH for everything below (scripts/lib/runtime.sh).
+. scripts/lib/runtime.sh
+moat_runtime
 scripts/bootstrap.sh
-export PATH="$PWD/.moat/tools/node_modules/.bin:$PATH"
 exec apps/moat/bin/moat start "$@"

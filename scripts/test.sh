@@ -3,8 +3,11 @@
 # real SMTP peers, real DNS on loopback, all started by the tests themselves).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node >= 22.19 first on PATH for everything below (scripts/lib/runtime.sh).
+. scripts/lib/runtime.sh
+moat_runtime
+echo "test: node $(node --version) ($(command -v node))"
 scripts/bootstrap.sh --test
-export PATH="$PWD/.moat/tools/node_modules/.bin:$PATH"
 rm -rf .moat/test-results
 status=0
 pnpm exec turbo run lint typecheck test --concurrency=2 --continue --output-logs=new-only || status=$?

@@ -7,6 +7,8 @@ import { portOpen } from './smtp-tools.js';
 import { VERIFY_DOMAIN } from './verify.js';
 
 const BIN = resolve(import.meta.dirname, '..', '..', 'apps', 'moat', 'bin', 'moat');
+/** What bin/moat loads once it has checked the Node version: run directly on another Node. */
+const MAIN = resolve(import.meta.dirname, '..', '..', 'apps', 'moat', 'dist', 'main.js');
 
 /**
  * edge: `moat edge` alone; start: `moat start` (delivery in its own thread on more than one
@@ -30,6 +32,8 @@ export async function startMoat(opts: {
   smtp?: Record<string, unknown>;
   /** Where mail for VERIFY_DOMAIN goes (the sample check of verify.ts). */
   verifyPort?: number;
+  /** Run Moat on this Node.js binary (its built entry, past bin/moat's version check). */
+  node?: string;
 }): Promise<MoatRun> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-bench-'));
   const file = join(dir, 'moat.yaml');
@@ -60,8 +64,18 @@ export async function startMoat(opts: {
   const profile = process.env.MOAT_BENCH_PROFILE;
   const procs = roles.map((args) =>
     profile
-      ? start(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profile, BIN, ...args, '--config', file])
-      : start(BIN, [...args, '--config', file]),
+      ? start(opts.node ?? process.execPath, [
+          '--cpu-prof',
+          '--cpu-prof-dir',
+          profile,
+          opts.node ? MAIN : BIN,
+          ...args,
+          '--config',
+          file,
+        ])
+      : opts.node
+        ? start(opts.node, [MAIN, ...args, '--config', file])
+        : start(BIN, [...args, '--config', file]),
   );
   await waitFor(() => portOpen(opts.port), `moat to listen on ${opts.port}`, 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${procs.map((p) => p.output()).join('\n')}`);

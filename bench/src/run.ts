@@ -1,7 +1,9 @@
 /**
  * The benchmark command. Runs each system under each load, alternating systems within every
  * round so machine drift cancels out, and prints medians and ratios to Postfix.
- *   node bench/dist/run.js [--quick] [--rounds N] [--systems a,b] [--out FILE]
+ *   node bench/dist/run.js [--quick] [--rounds N] [--systems a,b] [--node label=PATH] [--out FILE]
+ * A Moat system named "moat-start-always@label" runs on the Node.js binary that --node label=PATH
+ * names (repeatable), so two runtimes are measured in one run.
  * Everything runs on loopback and stops by itself.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     size: { type: 'string' },
     out: { type: 'string' },
+    node: { type: 'string', multiple: true },
   },
 });
 
@@ -33,6 +36,15 @@ const ALL_SYSTEMS: SystemName[] = [
 ];
 const systems = (values.systems?.split(',') as SystemName[] | undefined) ?? ALL_SYSTEMS;
 const rounds = Number(values.rounds ?? 3);
+const nodes = new Map<string, string>();
+for (const spec of values.node ?? []) {
+  const at = spec.indexOf('=');
+  if (at < 1) {
+    process.stderr.write(`--node ${spec}: write label=PATH (e.g. node20=/usr/bin/node)\n`);
+    process.exit(2);
+  }
+  nodes.set(spec.slice(0, at), spec.slice(at + 1));
+}
 
 // Each run is preceded by an unmeasured warm-up of warmupMessages (scenario.ts, measure).
 const quickLoads: Load[] = [
@@ -117,7 +129,7 @@ for (const load of loads) {
     for (const system of systems) {
       const what = `round ${round} ${system} ${load.size / KB}KB x${load.sessions} per-conn=${load.perConnection}`;
       try {
-        const m = await measure(system, load);
+        const m = await measure(system, load, nodes);
         results.push(m);
         writeFileSync(out, JSON.stringify(results, null, 2));
         process.stderr.write(

@@ -15,7 +15,16 @@ const BARE_SERVER = join(import.meta.dirname, 'bare-server.js');
 /** Messages relayed and compared byte for byte after each end-to-end run of Moat. */
 const SAMPLE = 20;
 
-export type SystemName = 'direct' | 'postfix' | 'bare-always' | `moat-${MoatLayout}-${'always' | 'everysec'}`;
+/**
+ * A Moat system may end in "@label": its processes then run on the Node.js binary that
+ * `--node label=PATH` names (bench/src/run.ts), so two runtimes are measured in one run.
+ */
+export type SystemName =
+  | 'direct'
+  | 'postfix'
+  | 'bare-always'
+  | `moat-${MoatLayout}-${'always' | 'everysec'}`
+  | `moat-${MoatLayout}-${'always' | 'everysec'}@${string}`;
 
 export interface Load {
   readonly size: number;
@@ -69,7 +78,11 @@ function cpuOf(server: () => readonly number[], redisPid: number): () => { serve
   });
 }
 
-async function startSystem(system: SystemName, sinkPort: number): Promise<Running> {
+async function startSystem(
+  system: SystemName,
+  sinkPort: number,
+  nodes: ReadonlyMap<string, string>,
+): Promise<Running> {
   if (system === 'direct') return { port: sinkPort, pids: () => [], stop: async () => {}, acceptOnly: false };
   const port = await freePort();
   if (system === 'postfix') {
@@ -84,7 +97,10 @@ async function startSystem(system: SystemName, sinkPort: number): Promise<Runnin
     return { port, pids: () => processTree(master), stop: () => pf.stop(), acceptOnly: false };
   }
   if (system === 'bare-always') return startBare(port);
-  const [, layout, fsync] = system.split('-') as [string, MoatLayout, 'always' | 'everysec'];
+  const [name, label] = system.split('@') as [string, string | undefined];
+  const [, layout, fsync] = name.split('-') as [string, MoatLayout, 'always' | 'everysec'];
+  const node = label === undefined ? undefined : nodes.get(label);
+  if (label !== undefined && node === undefined) throw new Error(`${system}: no --node ${label}=PATH given`);
   const redis = await startRedis({ appendfsync: fsync });
   const checker = layout === 'edge' ? null : await startSmtpSink();
   const moat = await startMoat({
@@ -93,6 +109,7 @@ async function startSystem(system: SystemName, sinkPort: number): Promise<Runnin
     redisUrl: redis.url,
     sinkPort,
     prefix: 'bench',
+    ...(node ? { node } : {}),
     ...(checker ? { verifyPort: checker.port } : {}),
   });
   return {
@@ -134,10 +151,14 @@ function redisCommandStats(port: number): string {
   return spawnSync('redis-cli', ['-p', String(port), 'INFO', 'commandstats'], { encoding: 'utf8' }).stdout;
 }
 
-export async function measure(system: SystemName, load: Load): Promise<Measurement> {
+export async function measure(
+  system: SystemName,
+  load: Load,
+  nodes: ReadonlyMap<string, string> = new Map(),
+): Promise<Measurement> {
   const sinkPort = await freePort();
   const sink = await startSink(sinkPort);
-  const running = await startSystem(system, sinkPort);
+  const running = await startSystem(system, sinkPort, nodes);
   try {
     // Warm-up, not measured: a server that has run for a while (JIT-compiled code, Postfix's
     // smtpd processes already forked) is what a relay is in production. Without it the first

@@ -181,6 +181,8 @@ test('delivery ran in a thread of its own: deliveries logged from it, the edge f
   for (const line of delivered) expect(line.thread).toBe('delivery');
   for (const line of moat.logs.filter((l) => l.event === 'edge.queued')) expect(line.thread).toBeUndefined();
   // One node, with the thread's figures in its heartbeat: the smart-host route and the MX route.
+  const starting = moat.logs.find((l) => l.event === 'config.loaded');
+  expect(starting).toMatchObject({ version: expect.any(String), nodeVersion: process.version });
   const client = connect({ url: redis.url }, 'producer');
   try {
     await whenReady(client);
@@ -191,6 +193,8 @@ test('delivery ran in a thread of its own: deliveries logged from it, the edge f
       .toBeGreaterThanOrEqual(2);
     const nodes = await liveNodes(client, keysFor('relay'));
     expect(nodes.map((n) => n.roles)).toEqual([['edge', 'worker', 'admin']]);
+    // The Node.js it runs on, for rolling upgrades (the test spawns moat with its own Node).
+    expect(nodes[0]?.nodeVersion).toBe(process.version);
   } finally {
     client.disconnect();
   }

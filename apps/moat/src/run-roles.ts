@@ -57,7 +57,10 @@ export async function runRoles(
     { level: config.log.level, base: { node: config.hostname, pid: process.pid } },
     destination,
   );
-  log.info({ event: 'config.loaded', source: loaded.source, roles }, 'moat starting');
+  log.info(
+    { event: 'config.loaded', source: loaded.source, roles, version: VERSION, nodeVersion: process.version },
+    'moat starting',
+  );
 
   // Listened for from the start: a SIGTERM while roles start up stops them gracefully once up,
   // instead of killing the process half-started.
@@ -118,6 +121,7 @@ export async function runRoles(
       pid: process.pid,
       roles,
       version: VERSION,
+      nodeVersion: process.version,
       startedAt,
       stats: Object.assign(processStats(), ...services.map((s) => s.stats?.() ?? {})),
     }));

@@ -169,10 +169,15 @@ function nodeFamilies(nodes: readonly NodeInfo[]): Family[] {
   const families: Family[] = [
     {
       name: 'moat_node_up',
-      help: 'A live node (its heartbeat has not expired), with its roles and version.',
+      help: 'A live node (its heartbeat has not expired), with its roles, version and Node.js version.',
       type: 'gauge',
       samples: nodes.map((n) => ({
-        labels: { node: n.id, roles: [...n.roles].sort().join(','), version: n.version },
+        labels: {
+          node: n.id,
+          roles: [...n.roles].sort().join(','),
+          version: n.version,
+          node_version: n.nodeVersion ?? 'unknown',
+        },
         value: 1,
       })),
     },

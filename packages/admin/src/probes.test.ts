@@ -10,13 +10,14 @@ beforeAll(async () => {
 afterAll(() => fx.close());
 
 describe('health and readiness', () => {
-  test('GET /health answers with the node and version', async () => {
+  test('GET /health answers with the node, its version and the Node.js running it', async () => {
     const { app } = await fx.app();
     const r = await app.inject({ url: '/health' });
     expect(r.json()).toEqual({
       status: 'ok',
       node: 'test:1',
       version: '9.9.9',
+      nodeVersion: process.version,
       uptimeSeconds: expect.any(Number),
     });
   });
@@ -118,6 +119,7 @@ describe('GET /metrics', () => {
       pid: 7,
       roles: ['edge'],
       version: '0.1.0',
+      nodeVersion: 'v24.22.3',
       startedAt: Date.now(),
       stats: { sessions: 4, load1: 0.5 },
     }));
@@ -143,7 +145,7 @@ describe('GET /metrics', () => {
       'moat_delivery_latency_seconds_bucket{route="mx",le="+Inf"} 1',
       'moat_delivery_latency_seconds_sum{route="mx"} 2',
       'moat_delivery_latency_seconds_count{route="mx"} 1',
-      'moat_node_up{node="edge1:7",roles="edge",version="0.1.0"} 1',
+      'moat_node_up{node="edge1:7",roles="edge",version="0.1.0",node_version="v24.22.3"} 1',
       'moat_smtp_sessions_active{node="edge1:7"} 4',
       'moat_node_load1{node="edge1:7"} 0.5',
       '# TYPE moat_delivery_latency_seconds histogram',

@@ -68,7 +68,7 @@ describe('routes', () => {
 });
 
 describe('nodes', () => {
-  test('GET /nodes lists live heartbeats with roles, version, uptime and stats', async () => {
+  test('GET /nodes lists live heartbeats with roles, version, Node.js version, uptime and stats', async () => {
     const { app, spool } = await fx.app();
     const startedAt = Date.now() - 90_000;
     const beat = new Heartbeat(fx.redis, spool.keys, () => ({
@@ -77,6 +77,7 @@ describe('nodes', () => {
       pid: 42,
       roles: ['edge'],
       version: '0.1.0',
+      nodeVersion: 'v24.22.3',
       startedAt,
       stats: { sessions: 3, rssBytes: 1000 },
     }));
@@ -89,6 +90,7 @@ describe('nodes', () => {
         pid: 42,
         roles: ['edge'],
         version: '0.1.0',
+        nodeVersion: 'v24.22.3',
         startedAt,
         lastSeen: expect.any(Number),
         uptimeSeconds: 90,

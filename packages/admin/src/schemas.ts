@@ -106,6 +106,7 @@ export const nodeSchema = {
     pid: int,
     roles: strings,
     version: str,
+    nodeVersion: str,
     startedAt: int,
     lastSeen: int,
     uptimeSeconds: int,

@@ -8,6 +8,8 @@ export interface NodeInfo {
   readonly pid: number;
   readonly roles: readonly string[];
   readonly version: string;
+  /** The Node.js running the node (process.version, "v24.22.3"); absent in heartbeats of Moat before 0.2. */
+  readonly nodeVersion?: string;
   readonly startedAt: number;
   readonly lastSeen?: number;
   /** Free-form figures a role reports (sessions, active jobs, load). */
