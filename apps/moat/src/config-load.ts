@@ -5,6 +5,7 @@
  * core's; this module only reads and reports.
  */
 import { readFileSync } from 'node:fs';
+import { checkDkimKeys } from '@moat/filters';
 import { type ConfigError, configSchema, formatPath, type MoatConfig, parseConfig } from '@moat/policy';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { DEFAULT_CONFIG } from './default-config.js';
@@ -40,7 +41,12 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv): Lo
   applyOverrides(document, env, errors);
   if (errors.length > 0) return { ok: false, errors };
   const result = parseConfig(document);
-  return result.ok ? { ok: true, config: result.config, source } : result;
+  if (!result.ok) return result;
+  // What the schema cannot know: the files it names. A DKIM key that cannot sign is found now.
+  const fileErrors = result.config.filters.dkim ? checkDkimKeys(result.config.filters.dkim) : [];
+  if (fileErrors.length > 0)
+    return { ok: false, errors: fileErrors.map((e) => ({ path: formatPath(e.path), message: e.message })) };
+  return { ok: true, config: result.config, source };
 }
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

@@ -27,6 +27,8 @@ export interface Service {
   stop(): Promise<void>;
   /** Figures for this process's heartbeat (sessions, routes, …). */
   stats?(): Record<string, number>;
+  /** Checks for /ready beyond Redis (e.g. `filter:clamav`: its daemon answers). */
+  ready?(): Record<string, boolean>;
 }
 
 export interface RoleContext {
@@ -41,6 +43,8 @@ export interface RoleContext {
   readonly counters: Counters;
   /** Writes a finished log line (JSON and newline) to this process's log destination. */
   readonly writeLog: (line: string) => void;
+  /** Every role's /ready checks in this process (asked when /ready is, so any start order works). */
+  readonly readiness: () => Record<string, boolean>;
 }
 
 export async function runRoles(
@@ -111,6 +115,7 @@ export async function runRoles(
       version: VERSION,
       counters: processCounters,
       writeLog: (line) => destination.write(line),
+      readiness: () => Object.assign({}, ...services.map((s) => s.ready?.() ?? {})),
     };
     for (const role of roles) services.push(await buildRole(role, context));
     // One heartbeat per process, with every role's figures.

@@ -188,5 +188,18 @@ function nodeFamilies(nodes: readonly NodeInfo[]): Family[] {
       .map((n) => ({ labels: { node: n.id }, value: n.stats?.[stat] as number }));
     if (samples.length > 0) families.push({ name: def.name, help: def.help, type: def.type, samples });
   }
+  // An edge's filter daemons, as its monitor last found them (heartbeat stats "filterUp:<name>").
+  const filterUp = nodes.flatMap((n) =>
+    Object.entries(n.stats ?? {})
+      .filter(([stat]) => stat.startsWith('filterUp:'))
+      .map(([stat, value]) => ({ labels: { node: n.id, filter: stat.slice('filterUp:'.length) }, value })),
+  );
+  if (filterUp.length > 0)
+    families.push({
+      name: 'moat_filter_up',
+      help: "Whether an edge's filter daemon (clamd, Rspamd, spamd) answered its last probe.",
+      type: 'gauge',
+      samples: filterUp,
+    });
   return families;
 }

@@ -88,6 +88,19 @@ export const trackingEventSchema = {
     node: str,
     size: int,
     client: str,
+    filters: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          filter: str,
+          verdict: str,
+          ms: num,
+          result: { type: 'object', additionalProperties: true },
+        },
+        required: ['filter', 'verdict', 'ms', 'result'],
+      },
+    },
   },
   required: ['type', 'messageId'],
 } as const;

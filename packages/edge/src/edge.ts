@@ -8,7 +8,7 @@ import { compileRelayPolicy, type MoatConfig, parseCidr, Replies, replyText } fr
 import type { Counters, MemoryGuard, Spool } from '@moat/spool';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerResolver } from 'smtp-server';
-import type { Filter } from './filters.js';
+import type { Filter, Signer } from './filters.js';
 import { createHandlers } from './handlers.js';
 import { ConnectionLimiter } from './limits.js';
 import { acceptProxyV2 } from './proxy.js';
@@ -21,6 +21,8 @@ export interface EdgeOptions {
   readonly log: Logger;
   readonly memory?: MemoryGuard;
   readonly filters?: readonly Filter[];
+  /** DKIM signing of what leaves (outbound: allow-listed or authenticated clients). */
+  readonly signer?: Signer | null;
   /** Cluster-wide metrics: messages received, accepted, and refusals by reason. */
   readonly counters?: Counters;
   /** Reverse DNS through Moat's resolver (only used when smtp.reverseDns is on). */
@@ -83,6 +85,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     limiter,
     memory: options.memory,
     filters: options.filters ?? [],
+    signer: options.signer ?? null,
     counters: options.counters,
     isShuttingDown: () => shuttingDown,
     disconnect,

@@ -1,65 +1,126 @@
 /**
- * Content filters (spam and virus scanners, sender authentication) run after DATA, each under
- * a timeout; a filter that fails or times out defers the message (451 4.7.1), never loses or
- * bounces it. Verdicts are data, so they can be logged and tested.
+ * The filter hook: content filters (virus and spam scanners, sender authentication) run after
+ * DATA, all at once on the one body buffer, each under its own timeout, so a message waits
+ * for the slowest scanner, not for the sum. A filter's answer is a decision of the policy
+ * core; one that fails or times out is decided by its onError (451 4.7.1 by default), never
+ * lost or bounced. The combined decision, the headers to add and remove, and every filter's
+ * result (for the tracking record) come back as data.
  */
-import { Replies, type Reply } from '@moat/policy';
+import { combineDecisions, type Direction, decideError, type FilterDecision } from '@moat/policy';
 
 export interface FilterInput {
   readonly queueId: string;
+  readonly direction: Direction;
   readonly sender: string;
   readonly recipients: readonly string[];
   readonly clientIp: string;
+  readonly helo: string;
   readonly user: string | null;
+  /** The message as received, CRLF line endings, before Moat's own header fields. */
   readonly body: Buffer;
 }
 
-export type FilterVerdict =
-  | { readonly action: 'accept'; readonly headers?: readonly string[] }
-  | { readonly action: 'reject' | 'defer'; readonly reply: Reply; readonly reason: string };
+export interface FilterCheck {
+  readonly decision: FilterDecision;
+  /** What the filter found, for the tracking record (virus name, score, SPF/DKIM/DMARC). */
+  readonly result: Readonly<Record<string, unknown>>;
+  /** Header fields of the message to remove (a forged Authentication-Results, X-Spam-*). */
+  readonly removeHeader?: (name: string, value: string) => boolean;
+}
 
 export interface Filter {
   readonly name: string;
   readonly timeoutMs: number;
-  check(input: FilterInput): Promise<FilterVerdict>;
+  readonly onError: 'tempfail' | 'accept';
+  /** Whether the filter looks at mail in this direction at all. */
+  appliesTo(direction: Direction): boolean;
+  /** Aborting the signal (the timeout) must make it give up its connection. */
+  check(input: FilterInput, signal: AbortSignal): Promise<FilterCheck>;
+}
+
+/** Signs outbound mail as it is queued (DKIM): header fields to prepend, or null (no key). */
+export interface Signer {
+  readonly onError: 'tempfail' | 'accept';
+  sign(message: Buffer): Promise<{ headers: string; domain: string; selectors: readonly string[] } | null>;
+}
+
+/** One filter's part in a message's fate, as logged, counted and tracked. */
+export interface FilterReport {
+  readonly filter: string;
+  /** accept, tag, tempfail, reject, or error (the filter could not answer). */
+  readonly verdict: string;
+  readonly seconds: number;
+  readonly result: Readonly<Record<string, unknown>>;
+  readonly reason?: string;
 }
 
 export interface FilterOutcome {
-  readonly verdict: FilterVerdict;
-  /** Headers the filters want prepended (e.g. X-Spam-Status). */
-  readonly headers: string[];
-  readonly filter?: string;
+  readonly decision: FilterDecision;
+  /** The filter whose decision it is (null when every filter accepted). */
+  readonly filter: string | null;
+  readonly reports: readonly FilterReport[];
+  readonly removeHeader: ((name: string, value: string) => boolean) | null;
 }
 
 export async function runFilters(filters: readonly Filter[], input: FilterInput): Promise<FilterOutcome> {
-  const headers: string[] = [];
-  for (const filter of filters) {
-    let verdict: FilterVerdict;
-    try {
-      verdict = await withTimeout(filter.check(input), filter.timeoutMs);
-    } catch (err) {
-      return {
-        verdict: {
-          action: 'defer',
-          reply: Replies.filterDeferred,
-          reason: `${filter.name}: ${(err as Error).message}`,
-        },
-        headers,
-        filter: filter.name,
-      };
-    }
-    if (verdict.action !== 'accept') return { verdict, headers, filter: filter.name };
-    if (verdict.headers) headers.push(...verdict.headers);
-  }
-  return { verdict: { action: 'accept' }, headers };
+  const applicable = filters.filter((f) => f.appliesTo(input.direction));
+  const ran = await Promise.all(applicable.map((f) => runOne(f, input)));
+  const combined = combineDecisions(ran.map((r) => ({ filter: r.report.filter, decision: r.decision })));
+  const removers = ran.flatMap((r) => (r.removeHeader ? [r.removeHeader] : []));
+  return {
+    decision: combined.decision,
+    filter: combined.filter,
+    reports: ran.map((r) => r.report),
+    removeHeader:
+      removers.length === 0 ? null : (name, value) => removers.some((remove) => remove(name, value)),
+  };
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
+async function runOne(
+  filter: Filter,
+  input: FilterInput,
+): Promise<{ decision: FilterDecision; report: FilterReport; removeHeader?: FilterCheck['removeHeader'] }> {
+  const started = performance.now();
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new Error(`no answer in ${filter.timeoutMs} ms`)),
+    filter.timeoutMs,
+  );
+  const seconds = () => (performance.now() - started) / 1000;
+  try {
+    const check = await Promise.race([
+      filter.check(input, controller.signal),
+      new Promise<never>((_, reject) =>
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
+      ),
+    ]);
+    const { decision } = check;
+    return {
+      decision,
+      report: {
+        filter: filter.name,
+        verdict: decision.action,
+        seconds: seconds(),
+        result: check.result,
+        ...(decision.reason ? { reason: decision.reason } : {}),
+      },
+      ...(check.removeHeader ? { removeHeader: check.removeHeader } : {}),
+    };
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    const decision = decideError(filter.onError, filter.name, message);
+    return {
+      decision,
+      report: {
+        filter: filter.name,
+        verdict: 'error',
+        seconds: seconds(),
+        result: { error: message },
+        ...(decision.reason ? { reason: decision.reason } : {}),
+      },
+    };
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
 }

@@ -1,11 +1,14 @@
 export { type Edge, type EdgeOptions, startEdge } from './edge.js';
 export {
   type Filter,
+  type FilterCheck,
   type FilterInput,
   type FilterOutcome,
-  type FilterVerdict,
+  type FilterReport,
   runFilters,
+  type Signer,
 } from './filters.js';
+export { editHeaders, encodeHeaderText, type HeaderEdits } from './header-edits.js';
 export { canonicalLineEndings, type HeaderFacts, headerFacts } from './message.js';
 export { hashPassword, verifyPassword } from './passwords.js';
 export { isInternal, SmtpReplyError, toSmtpError } from './smtp-errors.js';

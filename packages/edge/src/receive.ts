@@ -7,7 +7,8 @@
 import { composeReceived, groupByRoute, isTrusted, Replies, rfc5322Date } from '@moat/policy';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { readData } from './data.js';
-import { runFilters } from './filters.js';
+import { type FilterOutcome, runFilters } from './filters.js';
+import { editHeaders } from './header-edits.js';
 import { canonicalLineEndings, headerFacts } from './message.js';
 import { SmtpReplyError } from './smtp-errors.js';
 import type { HandlerDeps, SessionState } from './state.js';
@@ -39,32 +40,65 @@ export async function receiveMessage(
   const ctx = { clientIp: state.clientIp, user: state.user };
   const now = new Date();
   const added: string[] = [];
-  if (isTrusted(deps.policy, ctx)) {
+  const trusted = isTrusted(deps.policy, ctx);
+  if (trusted) {
     // Submissions from inside that lack them get Message-ID and Date (RFC 6409 §8).
     if (!facts.hasMessageId) added.push(`Message-ID: <${txn.id}@${config.hostname}>\r\n`);
     if (!facts.hasDate) added.push(`Date: ${rfc5322Date(now)}\r\n`);
   }
   const recipients = txn.accepted.flatMap((v) => (v.action === 'accept' ? [v.recipient.address] : []));
-  const filtered = await runFilters(deps.filters, {
-    queueId: txn.id,
-    sender: txn.sender,
-    recipients,
-    clientIp: state.clientIp,
-    user: state.user,
-    body,
-  });
-  if (filtered.verdict.action !== 'accept') {
+  const helo = session.hostNameAppearsAs ?? '';
+  const filtered =
+    deps.filters.length === 0
+      ? null
+      : await runFilters(deps.filters, {
+          queueId: txn.id,
+          direction: trusted ? 'outbound' : 'inbound',
+          sender: txn.sender,
+          recipients,
+          clientIp: state.clientIp,
+          helo,
+          user: state.user,
+          body,
+        });
+  if (filtered) {
+    countFilters(deps, filtered);
+    const { decision } = filtered;
     txn.log.info({
       event: 'edge.filtered',
+      action: decision.action,
       filter: filtered.filter,
-      action: filtered.verdict.action,
-      reason: filtered.verdict.reason,
+      reason: decision.reason,
+      filters: filtered.reports.map((r) => ({
+        filter: r.filter,
+        verdict: r.verdict,
+        ms: Math.round(r.seconds * 1000),
+        reason: r.reason,
+      })),
     });
-    throw new SmtpReplyError(
-      filtered.verdict.reply,
-      `filter:${filtered.filter ?? 'unknown'}`,
-      filtered.verdict.reason,
-    );
+    if (decision.action === 'reject' || decision.action === 'tempfail') {
+      // The refusal is the sender's to handle (no bounce from us); the record says why.
+      deps.spool
+        .track({
+          type: 'rejected',
+          messageId: txn.id,
+          sender: txn.sender,
+          recipients,
+          client: state.clientIp,
+          reply: `${decision.reply?.code ?? 451} ${decision.reason ?? ''}`.trim(),
+          filters: verdictRecords(filtered),
+        })
+        .catch(() => {});
+      throw new SmtpReplyError(
+        decision.reply ?? Replies.filterDeferred,
+        `filter:${filtered.filter ?? 'unknown'}`,
+        decision.reason,
+      );
+    }
+    body = editHeaders(body, {
+      remove: filtered.removeHeader,
+      subject: decision.action === 'tag' ? (decision.subject ?? null) : null,
+    });
   }
   const tls = session.secure && session.tlsOptions ? session.tlsOptions : null;
   const received = composeReceived({
@@ -82,7 +116,9 @@ export async function receiveMessage(
     recipients,
     date: now,
   });
-  body = Buffer.concat([Buffer.from(received + filtered.headers.join('') + added.join(''), 'latin1'), body]);
+  const filterHeaders = filtered ? filtered.decision.headers.join('') : '';
+  body = Buffer.concat([Buffer.from(received + filterHeaders + added.join(''), 'latin1'), body]);
+  if (trusted && deps.signer) body = await signOutbound(deps, txn, body);
   const routes = [...groupByRoute(txn.accepted).values()].map((g) => ({
     routeId: g.route.id,
     recipients: g.recipients,
@@ -99,6 +135,7 @@ export async function receiveMessage(
       tls: tls !== null,
     },
     envid: session.envelope.dsn?.envid ?? undefined,
+    ...(filtered ? { filters: verdictRecords(filtered) } : {}),
   });
   txn.log.info(
     {
@@ -111,4 +148,42 @@ export async function receiveMessage(
     'queued',
   );
   return txn.id;
+}
+
+function verdictRecords(outcome: FilterOutcome) {
+  return outcome.reports.map((r) => ({
+    filter: r.filter,
+    verdict: r.verdict,
+    ms: Math.round(r.seconds * 10_000) / 10,
+    result: r.result,
+  }));
+}
+
+function countFilters(deps: HandlerDeps, outcome: FilterOutcome): void {
+  for (const r of outcome.reports) {
+    deps.counters?.inc('filterVerdicts', { filter: r.filter, verdict: r.verdict });
+    deps.counters?.observe('filterDuration', { filter: r.filter }, r.seconds);
+  }
+}
+
+/** DKIM-sign an outbound message once, as it is queued: retries send these same bytes. */
+async function signOutbound(
+  deps: HandlerDeps,
+  txn: NonNullable<SessionState['txn']>,
+  body: Buffer,
+): Promise<Buffer> {
+  const signer = deps.signer;
+  if (!signer) return body;
+  try {
+    const signed = await signer.sign(body);
+    if (signed === null) return body;
+    deps.counters?.inc('dkimSigned', { domain: signed.domain, result: 'signed' });
+    txn.log.debug({ event: 'edge.dkim_signed', domain: signed.domain, selectors: signed.selectors });
+    return Buffer.concat([Buffer.from(signed.headers, 'latin1'), body]);
+  } catch (err) {
+    deps.counters?.inc('dkimSigned', { domain: 'unknown', result: 'failed' });
+    txn.log.error({ event: 'edge.dkim_failed', err }, 'DKIM signing failed');
+    if (signer.onError === 'accept') return body;
+    throw new SmtpReplyError(Replies.scannerUnavailable, 'dkim-failed', (err as Error).message);
+  }
 }

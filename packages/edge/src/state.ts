@@ -2,7 +2,7 @@
 import type { MoatConfig, RelayPolicy, Verdict } from '@moat/policy';
 import type { Counters, MemoryGuard, Spool } from '@moat/spool';
 import type { Logger } from 'pino';
-import type { Filter } from './filters.js';
+import type { Filter, Signer } from './filters.js';
 import type { ConnectionLimiter } from './limits.js';
 import type { SmtpReplyError } from './smtp-errors.js';
 
@@ -39,6 +39,8 @@ export interface HandlerDeps {
   readonly limiter: ConnectionLimiter;
   readonly memory?: MemoryGuard | undefined;
   readonly filters: readonly Filter[];
+  /** DKIM signing of outbound mail (null: none configured). */
+  readonly signer?: Signer | null | undefined;
   readonly counters?: Counters | undefined;
   readonly isShuttingDown: () => boolean;
   /** Close a session after too many errors (needs smtp-server's connection object). */

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { isLoopback } from './cidr.js';
+import { filtersSchema } from './config-filters.js';
 import {
   cidr,
   duration,
@@ -240,6 +241,7 @@ export const configSchema = z
     outbound: outbound.prefault({}),
     delivery: delivery.prefault({}),
     dns: dns.prefault({}),
+    filters: filtersSchema.prefault({}),
     admin: admin.prefault({}),
     log: log.prefault({}),
   })

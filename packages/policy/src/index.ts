@@ -13,6 +13,18 @@ export {
 } from './addresses.js';
 export { type Cidr, ipInAny, isIp, isLoopback, parseCidr } from './cidr.js';
 export { type ConfigError, type ConfigResult, formatPath, maskSecrets, parseConfig } from './config.js';
+export {
+  type AuthenticationConfig,
+  type ClamavConfig,
+  type DaemonAddress,
+  DEFAULT_DKIM_HEADERS,
+  type DkimConfig,
+  FILTER_ACTIONS,
+  type FilterAction,
+  type FiltersConfig,
+  type RspamdConfig,
+  type SpamassassinConfig,
+} from './config-filters.js';
 export { configSchema, type MoatConfig, type MoatConfigInput } from './config-schema.js';
 export type { RouteConfig } from './config-types.js';
 export { type DomainPattern, domainMatches, normalizeDomain, parseDomainPattern } from './domains.js';
@@ -25,6 +37,22 @@ export {
   enhancedStatus,
   headerSection,
 } from './dsn.js';
+export {
+  type AuthenticationResult,
+  type ClamavResult,
+  combineDecisions,
+  type DecisionAction,
+  type Direction,
+  decideAuthentication,
+  decideClamav,
+  decideError,
+  decideRspamd,
+  decideSpamassassin,
+  type FilterDecision,
+  type RspamdAction,
+  type RspamdResult,
+  type SpamassassinResult,
+} from './filter-decisions.js';
 export { composeReceived, type ReceivedInput, rfc5322Date, withProtocol } from './received.js';
 export {
   compileRelayPolicy,
@@ -54,6 +82,7 @@ export {
   type Reply,
   type ReplyName,
   replyText,
+  withDetail,
 } from './replies.js';
 export {
   classifyReply,

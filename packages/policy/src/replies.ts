@@ -31,6 +31,12 @@ export const Replies = Object.freeze({
   authFailed: reply(535, '5.7.8', 'Authentication credentials invalid'),
   filterRejected: reply(554, '5.7.1', 'Message rejected by content filter'),
   filterDeferred: reply(451, '4.7.1', 'Message deferred by content filter, try again later'),
+  virusFound: reply(554, '5.7.1', 'Message rejected, virus found'),
+  spamRejected: reply(550, '5.7.1', 'Message rejected as spam'),
+  dmarcRejected: reply(550, '5.7.1', 'Message rejected by the DMARC policy of the From domain'),
+  spfFailed: reply(550, '5.7.23', 'SPF validation failed'),
+  tooBigToScan: reply(552, '5.3.4', 'Message too big to be scanned for viruses'),
+  scannerUnavailable: reply(451, '4.7.1', 'Content scanner unavailable, try again later'),
 });
 
 export type ReplyName = keyof typeof Replies;
@@ -38,6 +44,19 @@ export type ReplyName = keyof typeof Replies;
 /** The reply to end of DATA once the message is durably queued. */
 export function queued(queueId: string): Reply {
   return reply(250, '2.0.0', `Ok: queued as ${queueId}`);
+}
+
+/**
+ * A registry reply with what it is about appended: "Message rejected, virus found: Eicar". The
+ * detail comes from outside (a scanner's signature name, a domain), so only printable ASCII
+ * survives, at most 200 characters: nothing can break the reply line.
+ */
+export function withDetail(r: Reply, detail: string): Reply {
+  const clean = detail
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 200)
+    .trim();
+  return clean === '' ? r : reply(r.code, r.enhanced, `${r.text}: ${clean}`);
 }
 
 /** The reply's text as it goes on the wire, without the code: "5.7.1 Relaying denied". */

@@ -49,6 +49,22 @@ export const METRICS = {
     labels: ['route'],
     buckets: [1, 5, 15, 60, 300, 900, 3600, 14_400, 86_400, 432_000],
   },
+  filterVerdicts: {
+    name: 'moat_filter_verdicts_total',
+    help: "Each filter's verdict per message: accept, tag, tempfail, reject, or error (no answer).",
+    labels: ['filter', 'verdict'],
+  },
+  filterDuration: {
+    name: 'moat_filter_duration_seconds',
+    help: 'How long each filter took per message (the scanners run side by side).',
+    labels: ['filter'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  },
+  dkimSigned: {
+    name: 'moat_dkim_signatures_total',
+    help: 'Outbound messages DKIM-signed, by signing domain, or failed to sign.',
+    labels: ['domain', 'result'],
+  },
 } as const satisfies Record<string, MetricDef>;
 
 type Defs = typeof METRICS;

@@ -8,7 +8,7 @@ import { SpoolUnavailableError, withDeadline } from './errors.js';
 import { newMessageId } from './ids.js';
 import { type Keys, keysFor } from './keys.js';
 import { DEFAULT_MAX_EVENTS, eventFields } from './tracking.js';
-import type { ClientFacts, DeliveryJob, MessageMeta, TrackingEvent } from './types.js';
+import type { ClientFacts, DeliveryJob, FilterVerdictRecord, MessageMeta, TrackingEvent } from './types.js';
 
 export interface SpoolOptions {
   /** A producer connection (see connection.ts). */
@@ -34,6 +34,8 @@ export interface EnqueueInput {
   /** Use this id (the edge names the message before DATA, for its Received: header). */
   readonly id?: string;
   readonly envid?: string | undefined;
+  /** The filters' verdicts, for the "received" tracking event. */
+  readonly filters?: readonly FilterVerdictRecord[];
 }
 
 /** BullMQ job options for every delivery job: the delivery package does its own retries. */
@@ -174,6 +176,7 @@ export class Spool {
       size: meta.size,
       client: meta.client.ip,
       ...(this.#options.node ? { node: this.#options.node } : {}),
+      ...(input.filters ? { filters: input.filters } : {}),
     };
     const newRoutes = meta.routes.filter((r) => !this.#knownRoutes.has(r.routeId));
     // The body, the write and the job writes go out together, without waiting for each other:

@@ -1,6 +1,6 @@
 /** Tracking events in a capped Redis stream: write one, read them back filtered. */
 import type { Redis } from 'ioredis';
-import type { TrackingEvent } from './types.js';
+import type { FilterVerdictRecord, TrackingEvent } from './types.js';
 
 export const DEFAULT_MAX_EVENTS = 100_000;
 
@@ -20,6 +20,8 @@ export function eventFields(event: TrackingEvent): string[] {
   }
   if (event.recipients) fields.push('rcpt', event.recipients.join(','));
   if (event.size !== undefined) fields.push('size', String(event.size));
+  if (event.filters !== undefined && event.filters.length > 0)
+    fields.push('filters', JSON.stringify(event.filters));
   return fields;
 }
 
@@ -61,6 +63,15 @@ function matchesRecipient(recipients: readonly string[], wanted: string): boolea
   return recipients.some((r) => (w.startsWith('@') ? r.toLowerCase().endsWith(w) : r.toLowerCase() === w));
 }
 
+function parseFilters(json: string): FilterVerdictRecord[] | undefined {
+  try {
+    const parsed: unknown = JSON.parse(json);
+    return Array.isArray(parsed) ? (parsed as FilterVerdictRecord[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function toEvent(fields: string[]): TrackingEvent {
   const f = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i] as string, fields[i + 1] as string);
@@ -77,6 +88,7 @@ function toEvent(fields: string[]): TrackingEvent {
     node: f.get('node'),
     client: f.get('client'),
     size: num('size'),
+    filters: f.has('filters') ? parseFilters(f.get('filters') as string) : undefined,
   };
   for (const key of Object.keys(event)) if (event[key] === undefined) delete event[key];
   return event as unknown as TrackingEvent;

@@ -55,7 +55,18 @@ export type TrackingEventType =
   | 'dsn-dropped'
   | 'deleted'
   | 'held'
-  | 'released';
+  | 'released'
+  | 'rejected';
+
+/** One filter's verdict on a message, as its tracking record shows it. */
+export interface FilterVerdictRecord {
+  readonly filter: string;
+  /** accept, tag, tempfail, reject, or error. */
+  readonly verdict: string;
+  readonly ms: number;
+  /** What it found: { signature }, { action, score, symbols }, { spf, dkim, dmarc, arc }, { error }. */
+  readonly result: Readonly<Record<string, unknown>>;
+}
 
 export interface TrackingEvent {
   readonly type: TrackingEventType;
@@ -70,4 +81,6 @@ export interface TrackingEvent {
   readonly node?: string;
   readonly size?: number;
   readonly client?: string;
+  /** received (and rejected by a filter): every filter's verdict. */
+  readonly filters?: readonly FilterVerdictRecord[];
 }

@@ -142,7 +142,7 @@ async function show(id: string, flags: Flags, io: Io, api: AdminClient): Promise
 export function eventsTable(events: readonly TrackingEvent[]): string {
   if (events.length === 0) return 'no events\n';
   return table(
-    ['TIME', 'EVENT', 'MESSAGE', 'ROUTE', 'SENDER', 'RECIPIENTS', 'HOST', 'REPLY'],
+    ['TIME', 'EVENT', 'MESSAGE', 'ROUTE', 'SENDER', 'RECIPIENTS', 'HOST', 'REPLY', 'FILTERS'],
     events.map((e) => [
       time(e.time),
       e.type,
@@ -152,8 +152,18 @@ export function eventsTable(events: readonly TrackingEvent[]): string {
       e.recipients?.join(',') ?? null,
       e.host ?? null,
       e.reply ?? null,
+      e.filters ? e.filters.map(filterSummary).join('; ') : null,
     ]),
   );
+}
+
+/** "clamav accept", "rspamd tag score=12.5", "authentication accept spf=pass dkim=pass dmarc=fail". */
+function filterSummary(f: NonNullable<TrackingEvent['filters']>[number]): string {
+  const r = f.result;
+  const details = ['signature', 'action', 'score', 'spf', 'dkim', 'dmarc', 'arc', 'error']
+    .filter((k) => r[k] !== undefined && typeof r[k] !== 'object')
+    .map((k) => `${k}=${String(r[k])}`);
+  return [f.filter, f.verdict, ...details].join(' ');
 }
 
 async function act(

@@ -45,6 +45,7 @@ export async function startAdminRole(context: RoleContext): Promise<Service> {
       log: log.child({ role: 'admin' }),
       https,
       startedAt,
+      ready: context.readiness,
       bounce: operatorBounce(
         {
           spool,

@@ -1,9 +1,10 @@
 /**
  * The edge role: the SMTP listener with its producer connection to Redis, back-pressure
- * guard and the orphan sweeper.
+ * guard, the orphan sweeper, and the content filters with the monitor of their daemons.
  */
 import { Resolver } from 'node:dns';
 import { startEdge } from '@moat/edge';
+import { buildFilters, FilterMonitor, lookupThrough } from '@moat/filters';
 import {
   assertNoEviction,
   connect,
@@ -46,12 +47,30 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
   const spool = spoolFromConfig(config, redis, context.nodeId);
   const memory = new MemoryGuard(redis, config.redis.maxMemoryUsage);
   memory.start();
+  const built = buildFilters(config.filters, {
+    hostname: config.hostname,
+    lookup: lookupThrough(config.dns.servers, config.dns.timeout),
+  });
+  const filterLog = log.child({ role: 'edge' });
+  const monitor = new FilterMonitor(built.probes, {
+    down: (filter, error) =>
+      filterLog.error({ event: 'filter.daemon_down', filter, err: error }, `${filter} does not answer`),
+    up: (filter) => filterLog.info({ event: 'filter.daemon_up', filter }, `${filter} answers again`),
+  });
+  await monitor.start();
+  if (built.filters.length > 0 || built.signer)
+    filterLog.info(
+      { event: 'edge.filters', filters: built.filters.map((f) => f.name), dkim: built.signer !== null },
+      'content filters on',
+    );
   const edge = await startEdge({
     config,
     spool,
     log: log.child({ role: 'edge' }),
     memory,
     counters: context.counters,
+    filters: built.filters,
+    signer: built.signer,
     ...reverseResolver(context),
   });
   const sweeper = setInterval(() => {
@@ -65,9 +84,11 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
   sweeper.unref();
   return {
     name: 'edge',
-    stats: () => ({ sessions: edge.sessions() }),
+    stats: () => ({ sessions: edge.sessions(), ...monitor.stats() }),
+    ready: () => monitor.readiness(),
     async stop() {
       clearInterval(sweeper);
+      monitor.stop();
       await edge.close(Math.min(config.smtp.dataTimeout, 30_000));
       memory.stop();
       await spool.close();
