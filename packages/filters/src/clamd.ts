@@ -11,16 +11,19 @@ import { DaemonError, exchange, writeAll } from './daemon-socket.js';
 /** clamd reads a chunk at a time; 64 KiB keeps writes few and its buffers small. */
 const CHUNK = 64 * 1024;
 
-function* instream(body: Buffer): Generator<Buffer> {
-  yield Buffer.from('zINSTREAM\0', 'latin1');
+/** The command, then each chunk after its length; the last group ends with the zero length. */
+function* instream(body: Buffer): Generator<Buffer[]> {
+  const command = Buffer.from('zINSTREAM\0', 'latin1');
+  const end = Buffer.alloc(4);
+  if (body.length === 0) return yield [command, end];
   for (let at = 0; at < body.length; at += CHUNK) {
     const piece = body.subarray(at, Math.min(at + CHUNK, body.length));
     const length = Buffer.allocUnsafe(4);
     length.writeUInt32BE(piece.length, 0);
-    yield length;
-    yield piece;
+    const group = at === 0 ? [command, length, piece] : [length, piece];
+    if (at + CHUNK >= body.length) group.push(end);
+    yield group;
   }
-  yield Buffer.alloc(4);
 }
 
 /** Parses clamd's answer to INSTREAM; anything else is a DaemonError. */
@@ -39,14 +42,20 @@ export async function scanWithClamd(
   body: Buffer,
   signal: AbortSignal,
 ): Promise<ClamavResult> {
-  const reply = await exchange('clamd', address, signal, (socket) => writeAll(socket, instream(body)));
+  const reply = await exchange(
+    'clamd',
+    address,
+    signal,
+    (socket) => writeAll(socket, instream(body)),
+    (chunk) => chunk.includes(0),
+  );
   return parseClamdReply(reply.toString('latin1'), body.length);
 }
 
 /** zPING → PONG: whether clamd answers at all (for /ready). */
 export async function pingClamd(address: DaemonAddress, signal: AbortSignal): Promise<void> {
   const reply = await exchange('clamd', address, signal, (socket) =>
-    writeAll(socket, [Buffer.from('zPING\0')]),
+    writeAll(socket, [[Buffer.from('zPING\0')]]),
   );
   if (reply.toString('latin1').replace(/\0+$/, '') !== 'PONG')
     throw new DaemonError(

@@ -15,21 +15,25 @@ export function describeAddress(address: DaemonAddress): string {
   return 'path' in address ? address.path : `${address.host}:${address.port}`;
 }
 
-/** Writes `chunks` in order, waiting for the socket to drain, without copying them. */
-export async function writeAll(socket: Socket, chunks: Iterable<Buffer>): Promise<void> {
-  for (const chunk of chunks) {
-    if (socket.destroyed) return;
-    if (!socket.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          socket.off('drain', done);
-          socket.off('close', done);
-          resolve();
-        };
-        socket.on('drain', done);
-        socket.on('close', done);
+/**
+ * Writes `chunks` in order, one group at a time, each handed to the kernel before the next
+ * (the buffers are never copied), with a turn of the event loop between them to read what the
+ * daemon said. It stops as soon as the daemon has answered: clamd answers "size limit
+ * exceeded" and closes while the rest is unsent, and writing on would turn its answer into a
+ * reset. A group is written with one system call (cork).
+ */
+export async function writeAll(socket: Socket, groups: Iterable<readonly Buffer[]>): Promise<void> {
+  for (const group of groups) {
+    if (socket.destroyed || socket.bytesRead > 0) return;
+    await new Promise<void>((resolve) => {
+      socket.cork();
+      group.forEach((chunk, i) => {
+        if (i === group.length - 1) socket.write(chunk, () => resolve());
+        else socket.write(chunk);
       });
-    }
+      socket.uncork();
+    });
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
@@ -42,6 +46,8 @@ export function exchange(
   address: DaemonAddress,
   signal: AbortSignal,
   send: (socket: Socket) => Promise<void>,
+  /** Whether the answer is whole already (clamd's ends in NUL), so the close need not be awaited. */
+  complete: (reply: Buffer) => boolean = () => false,
   maxReply = 1024 * 1024,
 ): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
@@ -66,10 +72,12 @@ export function exchange(
       if (size > maxReply)
         return finish(new DaemonError(`${name} at ${where}: reply larger than ${maxReply} bytes`));
       chunks.push(chunk);
+      if (complete(chunk)) finish(null);
     });
-    // A write error (EPIPE: the daemon stopped reading) is not the end: its reply may follow.
+    // A write error after the daemon answered (EPIPE, ECONNRESET: it stopped reading and
+    // closed) ends the exchange with that answer; before any answer it is a failure.
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE' && chunks.length > 0) return;
+      if (chunks.length > 0) return finish(null);
       finish(new DaemonError(`${name} at ${where}: ${err.code ?? err.message}`));
     });
     socket.on('end', () =>

@@ -33,19 +33,18 @@ export async function checkWithSpamd(
   signal: AbortSignal,
 ): Promise<SpamassassinResult> {
   const head = `SYMBOLS SPAMC/1.5\r\nContent-length: ${body.length}\r\n${user ? `User: ${user}\r\n` : ''}\r\n`;
-  const reply = await exchange('spamd', address, signal, async (socket) => {
-    await writeAll(socket, [Buffer.from(head, 'latin1'), body]);
-    // Half-close: spamd knows the length, but an old one waits for the end of input.
-    socket.end();
-  });
+  // spamd reads Content-length bytes, answers and closes: no half-close needed (some
+  // proxies would take one for the end of the whole exchange).
+  const reply = await exchange('spamd', address, signal, (socket) =>
+    writeAll(socket, [[Buffer.from(head, 'latin1'), body]]),
+  );
   return parseSpamdReply(reply.toString('latin1'));
 }
 
 export async function pingSpamd(address: DaemonAddress, signal: AbortSignal): Promise<void> {
-  const reply = await exchange('spamd', address, signal, async (socket) => {
-    await writeAll(socket, [Buffer.from('PING SPAMC/1.5\r\n\r\n')]);
-    socket.end();
-  });
+  const reply = await exchange('spamd', address, signal, (socket) =>
+    writeAll(socket, [[Buffer.from('PING SPAMC/1.5\r\n\r\n')]]),
+  );
   if (!/^SPAMD\/\d+\.\d+ 0 PONG/.test(reply.toString('latin1')))
     throw new DaemonError(
       `spamd answered PING with ${JSON.stringify(reply.toString('latin1').slice(0, 100))}`,
