@@ -166,6 +166,8 @@ const dkim = z
 export const filtersSchema = z.strictObject({
   /** The default onError of every filter that does not set its own. */
   onError: onError.prefault('tempfail'),
+  /** How often each edge asks the filters' daemons whether they answer (/ready, moat_filter_up). */
+  probeInterval: duration.prefault('10s'),
   clamav: clamav.nullable().prefault(null),
   rspamd: rspamd.nullable().prefault(null),
   spamassassin: spamassassin.nullable().prefault(null),

@@ -2,6 +2,16 @@
 // the raw SMTP client of the tests and the bench.
 
 export { type CertificateFiles, makeCertificate } from './certificate.js';
+export {
+  CLAMD_EICAR_SIGNATURE,
+  type Clamd,
+  type ClamdOptions,
+  clamdInstream,
+  EICAR,
+  startClamd,
+} from './clamd.js';
+export { type ProxyMode, startTcpProxy, type TcpProxy, type TcpProxyOptions } from './cut-proxy.js';
+export { daemonBinary, type FilterDaemon, groupMembers } from './daemon.js';
 export type { DnsFailure, DnsQuery, DnsRecords, DnsRecordType, DnsServer, DnsZone, MxRecord } from './dns.js';
 export { startDns } from './dns.js';
 export { freePort } from './ports.js';
@@ -10,6 +20,19 @@ export { dotStuff, expectCode, RawSmtp, type RawSmtpOptions } from './raw-smtp.j
 export { withoutFirstReceived } from './received.js';
 export type { RedisOptions, RedisServer } from './redis.js';
 export { startRedis } from './redis.js';
+export {
+  defaultRspamdDbDir,
+  GTUBE,
+  RSPAMD_GTUBE,
+  RSPAMD_REMOTE_MAP_MODULES,
+  type Rspamd,
+  type RspamdOptions,
+  type RspamdResult,
+  readRspamdLog,
+  rspamdCheck,
+  startRspamd,
+} from './rspamd.js';
 export { type Sentinel, type SentinelOptions, startSentinel } from './sentinel.js';
 export type { SinkBehaviour, SinkMessage, SmtpReply, SmtpSink, SmtpSinkOptions } from './smtp-sink.js';
 export { startSmtpSink } from './smtp-sink.js';
+export { type Spamd, type SpamdOptions, type SpamdReply, spamdRequest, startSpamd } from './spamd.js';
