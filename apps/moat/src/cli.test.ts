@@ -107,6 +107,39 @@ admin:
     expect(r.err).toContain('admin.tokens[0]: refers to ${MOAT_TEST_UNSET_TOKEN}, which is not set');
   });
 
+  test('the filters block: unknown keys, bad actions, missing DKIM key files and bad selectors are named', () => {
+    const file = configFile(
+      'filters.yaml',
+      [
+        'hostname: relay.example.com',
+        'filters:',
+        '  clamav: { adress: 127.0.0.1:3310 }',
+        '  rspamd: { action: { inbound: drop } }',
+        '  dkim:',
+        '    domains:',
+        '      example.com:',
+        `        - { selector: s2026, key: ${join(dir, 'missing-dkim.pem')} }`,
+        '        - { selector: "bad selector", key: /x }',
+      ].join('\n'),
+    );
+    const r = moat(['config', 'check', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('filters.clamav');
+    expect(r.err).toContain('adress');
+    expect(r.err).toContain('filters.rspamd.action.inbound: must be reject, tempfail, tag or off');
+    expect(r.err).toContain('filters.dkim.domains["example.com"][1].selector: must be a DNS label');
+    // Files are checked once the schema is satisfied.
+    const keys = configFile(
+      'dkim.yaml',
+      `hostname: relay.example.com\nfilters:\n  dkim:\n    domains:\n      example.com: [{ selector: s2026, key: ${join(dir, 'missing-dkim.pem')} }]\n`,
+    );
+    const k = moat(['config', 'check', '--config', keys]);
+    expect(k.code).toBe(2);
+    expect(k.err).toMatch(
+      /filters\.dkim\.domains\["example\.com"\]\[0\]\.key: cannot read .*missing-dkim\.pem: ENOENT/,
+    );
+  });
+
   test('a YAML syntax error or duplicate key gives file:line', () => {
     const file = configFile('dup.yaml', 'hostname: a.example.com\nhostname: b.example.com\n');
     const r = moat(['config', 'check', '--config', file]);

@@ -52,11 +52,15 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
     lookup: lookupThrough(config.dns.servers, config.dns.timeout),
   });
   const filterLog = log.child({ role: 'edge' });
-  const monitor = new FilterMonitor(built.probes, {
-    down: (filter, error) =>
-      filterLog.error({ event: 'filter.daemon_down', filter, err: error }, `${filter} does not answer`),
-    up: (filter) => filterLog.info({ event: 'filter.daemon_up', filter }, `${filter} answers again`),
-  }, { intervalMs: config.filters.probeInterval });
+  const monitor = new FilterMonitor(
+    built.probes,
+    {
+      down: (filter, error) =>
+        filterLog.error({ event: 'filter.daemon_down', filter, err: error }, `${filter} does not answer`),
+      up: (filter) => filterLog.info({ event: 'filter.daemon_up', filter }, `${filter} answers again`),
+    },
+    { intervalMs: config.filters.probeInterval },
+  );
   await monitor.start();
   if (built.filters.length > 0 || built.signer)
     filterLog.info(
