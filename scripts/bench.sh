@@ -4,6 +4,7 @@
 #   scripts/bench.sh --quick    10 KB messages, 20 sessions, 3 rounds
 #   scripts/bench.sh idle       memory per idle connection (10,000 connections)
 #   scripts/bench.sh scaling    accept throughput with 1, 2, 3 edge processes
+#   scripts/bench.sh filters    Moat's own CPU per message for each filter (real clamd, Rspamd)
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,5 +15,6 @@ scripts/bootstrap.sh --test
 case "${1:-}" in
   idle) shift; exec node bench/dist/idle.js "$@" ;;
   scaling) shift; exec node bench/dist/scaling.js "$@" ;;
+  filters) shift; exec node bench/dist/filter-cost.js "$@" ;;
   *) exec node bench/dist/run.js "$@" ;;
 esac

@@ -34,6 +34,9 @@ export async function startMoat(opts: {
   verifyPort?: number;
   /** Run Moat on this Node.js binary (its built entry, past bin/moat's version check). */
   node?: string;
+  /** The `filters` block (bench "+filters" systems) and the DNS servers it resolves through. */
+  filters?: Record<string, unknown>;
+  dns?: { servers: string[] };
 }): Promise<MoatRun> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-bench-'));
   const file = join(dir, 'moat.yaml');
@@ -55,6 +58,8 @@ export async function startMoat(opts: {
     },
     admin: { listen: null },
     log: { level: 'warn' },
+    ...(opts.filters ? { filters: opts.filters } : {}),
+    ...(opts.dns ? { dns: opts.dns } : {}),
     ...(opts.layout === 'onethread' ? { delivery: { thread: false } } : {}),
   };
   writeFileSync(file, JSON.stringify(config, null, 2));

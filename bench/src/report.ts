@@ -27,7 +27,9 @@ export function report(results: readonly Measurement[]): string {
     const own = (system: string) => {
       const server = med(system, (m) => m.ownCpuPer1000?.server ?? null);
       const redis = med(system, (m) => m.ownCpuPer1000?.redis ?? null);
-      return Number.isNaN(server) ? '-' : `${server.toFixed(2)} + ${redis.toFixed(2)}`;
+      const daemons = med(system, (m) => m.ownCpuPer1000?.daemons ?? null);
+      const filters = Number.isNaN(daemons) ? '' : ` (+ ${daemons.toFixed(2)} filter daemons)`;
+      return Number.isNaN(server) ? '-' : `${server.toFixed(2)} + ${redis.toFixed(2)}${filters}`;
     };
     const pfAccept = med('postfix', (m) => m.acceptRate);
     const pfE2e = med('postfix', (m) => m.endToEndRate);

@@ -146,7 +146,8 @@ process.stdout.write(report(results));
 
 function ownCpu(m: Measurement): string {
   const own = m.ownCpuPer1000;
-  return own ? `, CPU ms/msg: server ${own.server.toFixed(2)}, redis ${own.redis.toFixed(2)}` : '';
+  const daemons = own?.daemons !== undefined ? `, filter daemons ${own.daemons.toFixed(2)}` : '';
+  return own ? `, CPU ms/msg: server ${own.server.toFixed(2)}, redis ${own.redis.toFixed(2)}${daemons}` : '';
 }
 if (failures.length > 0)
   process.stdout.write(`\nFailed runs (left out):\n${failures.map((f) => `- ${f}`).join('\n')}\n`);

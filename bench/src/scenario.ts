@@ -4,7 +4,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { freePort, startPostfix, startRedis, startSmtpSink } from '@moat/testkit';
+import {
+  freePort,
+  groupMembers,
+  startClamd,
+  startDns,
+  startPostfix,
+  startRedis,
+  startRspamd,
+  startSmtpSink,
+} from '@moat/testkit';
 import { measureLatency } from './latency.js';
 import { type MoatLayout, startMoat } from './moat.js';
 import { cpuSeconds, machineBusySeconds, RssSampler, start, waitFor } from './procs.js';
@@ -18,13 +27,16 @@ const SAMPLE = 20;
 /**
  * A Moat system may end in "@label": its processes then run on the Node.js binary that
  * `--node label=PATH` names (bench/src/run.ts), so two runtimes are measured in one run.
+ * "+filters" (before any "@label") turns on clamd, Rspamd and sender authentication (real
+ * daemons from the testkit, DNS on loopback), to measure what filtering costs; "+clamav",
+ * "+rspamd", "+auth" (combinable) turn on one each.
  */
 export type SystemName =
   | 'direct'
   | 'postfix'
   | 'bare-always'
-  | `moat-${MoatLayout}-${'always' | 'everysec'}`
-  | `moat-${MoatLayout}-${'always' | 'everysec'}@${string}`;
+  | `moat-${MoatLayout}-${'always' | 'everysec'}${'' | `+${string}`}`
+  | `moat-${MoatLayout}-${'always' | 'everysec'}${'' | `+${string}`}@${string}`;
 
 export interface Load {
   readonly size: number;
@@ -53,7 +65,12 @@ export interface Measurement {
    * CPU seconds per 1,000 messages of the system's own processes, all threads (null for
    * direct and Postfix, whose smtpd processes come and go): the server and its Redis apart.
    */
-  readonly ownCpuPer1000?: { readonly server: number; readonly redis: number } | null;
+  readonly ownCpuPer1000?: {
+    readonly server: number;
+    readonly redis: number;
+    /** The filter daemons' (clamd, Rspamd), for "+filters" systems. */
+    readonly daemons?: number;
+  } | null;
   /** Sample messages relayed after the run and found byte-identical (0: not checked). */
   readonly verified?: number;
 }
@@ -67,8 +84,8 @@ interface Running {
   commandStats?(): string;
   /** Relays a sample and checks it arrived unchanged (verify.ts); resolves with the count. */
   verify?(size: number): Promise<number>;
-  /** CPU seconds so far of the server's processes and of its Redis (Moat and bare only). */
-  cpu?(): { server: number; redis: number };
+  /** CPU seconds so far of the server's processes, its Redis and filter daemons (Moat and bare only). */
+  cpu?(): { server: number; redis: number; daemons?: number };
 }
 
 function cpuOf(server: () => readonly number[], redisPid: number): () => { server: number; redis: number } {
@@ -97,8 +114,14 @@ async function startSystem(
     return { port, pids: () => processTree(master), stop: () => pf.stop(), acceptOnly: false };
   }
   if (system === 'bare-always') return startBare(port);
-  const [name, label] = system.split('@') as [string, string | undefined];
+  const [nameAndExtras, label] = system.split('@') as [string, string | undefined];
+  const [name, ...extras] = nameAndExtras.split('+') as [string, ...string[]];
   const [, layout, fsync] = name.split('-') as [string, MoatLayout, 'always' | 'everysec'];
+  const wanted = new Set(extras.flatMap((e) => (e === 'filters' ? ['clamav', 'rspamd', 'auth'] : [e])));
+  for (const w of wanted)
+    if (!['clamav', 'rspamd', 'auth'].includes(w))
+      throw new Error(`${system}: unknown "+${w}" (filters, clamav, rspamd, auth)`);
+  const filters = wanted.size > 0 ? await startFilterDaemons(wanted) : null;
   const node = label === undefined ? undefined : nodes.get(label);
   if (label !== undefined && node === undefined) throw new Error(`${system}: no --node ${label}=PATH given`);
   const redis = await startRedis({ appendfsync: fsync });
@@ -110,6 +133,7 @@ async function startSystem(
     sinkPort,
     prefix: 'bench',
     ...(node ? { node } : {}),
+    ...(filters ? { filters: filters.config, dns: { servers: [filters.dns.server] } } : {}),
     ...(checker ? { verifyPort: checker.port } : {}),
   });
   return {
@@ -119,13 +143,39 @@ async function startSystem(
       await moat.stop();
       await redis.stop();
       await checker?.close();
+      await filters?.stop();
     },
     ...(checker
       ? { verify: (size: number) => verifySample(port, () => checker.messages, { count: SAMPLE, size }) }
       : {}),
     acceptOnly: layout === 'edge',
     commandStats: () => redisCommandStats(redis.port),
-    cpu: cpuOf(() => moat.pids(), redis.pid),
+    cpu: filters
+      ? () => ({ ...cpuOf(() => moat.pids(), redis.pid)(), daemons: filters.cpu() })
+      : cpuOf(() => moat.pids(), redis.pid),
+  };
+}
+
+/** clamd and Rspamd (the testkit's), a DNS server for them and for mailauth, and the filters block. */
+async function startFilterDaemons(wanted: ReadonlySet<string>) {
+  const dns = await startDns({});
+  const [clamd, rspamd] = await Promise.all([
+    wanted.has('clamav') ? startClamd() : null,
+    wanted.has('rspamd') ? startRspamd({ dnsServer: dns.server }) : null,
+  ]);
+  const daemons = [clamd, rspamd].filter((d) => d !== null);
+  return {
+    dns,
+    config: {
+      ...(clamd ? { clamav: { address: `127.0.0.1:${clamd.port}` } } : {}),
+      ...(rspamd ? { rspamd: { url: rspamd.url, action: 'tag' } } : {}),
+      ...(wanted.has('auth') ? { authentication: {} } : {}),
+    },
+    cpu: () => daemons.flatMap((d) => groupMembers(d.pid)).reduce((s, pid) => s + cpuSeconds(pid), 0),
+    async stop() {
+      await Promise.all(daemons.map((d) => d.stop()));
+      await dns.close();
+    },
   };
 }
 
@@ -202,7 +252,13 @@ export async function measure(
     const perThousand = (seconds: number) => (seconds / load.messages) * 1000;
     const ownCpuPer1000 =
       own0 && own1
-        ? { server: perThousand(own1.server - own0.server), redis: perThousand(own1.redis - own0.redis) }
+        ? {
+            server: perThousand(own1.server - own0.server),
+            redis: perThousand(own1.redis - own0.redis),
+            ...(own1.daemons !== undefined
+              ? { daemons: perThousand(own1.daemons - (own0.daemons ?? 0)) }
+              : {}),
+          }
         : null;
     const peakRss = rss.stop();
     const latency = await measureLatency(running.port, {

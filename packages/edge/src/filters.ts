@@ -120,7 +120,7 @@ async function runOne(
       },
     };
   } finally {
+    // Only the timeout aborts: an abort per finished filter costs a DOMException with a stack.
     clearTimeout(timer);
-    controller.abort();
   }
 }

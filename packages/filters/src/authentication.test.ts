@@ -210,6 +210,37 @@ describe('ARC', () => {
   });
 });
 
+describe('lookupThrough', () => {
+  test('answers and NXDOMAIN are kept for cacheMs; SERVFAIL is asked again every time', async () => {
+    const lookup = lookupThrough([dns.server], 2000, 60_000);
+    const start = dns.queries.length;
+    const asked = (name: string) => dns.queries.slice(start).filter((q) => q.name === name).length;
+    await lookup('bank.example', 'TXT');
+    await lookup('BANK.example', 'TXT');
+    expect(asked('bank.example')).toBe(1);
+    await expect(lookup('nowhere.example', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(lookup('nowhere.example', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    expect(asked('nowhere.example')).toBe(1);
+    dns.fail('broken.example', 'servfail');
+    try {
+      for (let i = 0; i < 2; i++)
+        await expect(lookup('broken.example', 'A')).rejects.toMatchObject({ code: 'ESERVFAIL' });
+      expect(asked('broken.example')).toBeGreaterThanOrEqual(2);
+    } finally {
+      dns.fail('broken.example', null);
+    }
+    expect(await lookup('broken.example', 'A')).toEqual(['192.0.2.40']);
+  });
+
+  test('with cacheMs 0 every lookup asks', async () => {
+    const lookup = lookupThrough([dns.server], 2000, 0);
+    const before = dns.queries.filter((q) => q.name === 'shop.example').length;
+    await lookup('shop.example', 'TXT');
+    await lookup('shop.example', 'TXT');
+    expect(dns.queries.filter((q) => q.name === 'shop.example').length - before).toBe(2);
+  });
+});
+
 describe('the Authentication-Results Moat adds', () => {
   test('one field, Moat as authserv-id, every method, CRLF', async () => {
     const r = await check(await signed(message('ceo@bank.example')), '192.0.2.10', 'ceo@bank.example');

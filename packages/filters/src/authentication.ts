@@ -18,12 +18,38 @@ export interface AuthenticationEnvelope {
 /** mailauth's resolver: (name, rrtype) → records, as dns.promises.resolve answers. */
 export type LookupFunction = (name: string, rrtype: string) => Promise<unknown>;
 
-/** A lookup function that asks only `servers` (the system's resolvers when empty). */
-export function lookupThrough(servers: readonly string[], timeoutMs: number): LookupFunction {
+/**
+ * A lookup function that asks only `servers` (the system's resolvers when empty). Answers, and
+ * the definite negatives (NXDOMAIN, no data), are kept for `cacheMs`; the same question in
+ * flight is asked once. Failures (SERVFAIL, timeouts) are never kept: they are temperrors,
+ * and the next message asks again. The same sender domains come back message after message,
+ * mostly with negative answers, which Node's resolver does not keep.
+ */
+export function lookupThrough(
+  servers: readonly string[],
+  timeoutMs: number,
+  cacheMs = 30_000,
+): LookupFunction {
   const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
   if (servers.length > 0) resolver.setServers([...servers]);
-  return (name, rrtype) => resolver.resolve(name, rrtype);
+  const cache = new Map<string, { expires: number; answer: Promise<unknown> }>();
+  return (name, rrtype) => {
+    const key = `${rrtype} ${name.toLowerCase()}`;
+    const now = Date.now();
+    const hit = cache.get(key);
+    if (hit && hit.expires > now) return hit.answer;
+    if (cache.size >= MAX_CACHED) cache.clear();
+    const answer = resolver.resolve(name, rrtype);
+    const entry = { expires: now + cacheMs, answer };
+    cache.set(key, entry);
+    answer.catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOTFOUND' && err.code !== 'ENODATA' && cache.get(key) === entry) cache.delete(key);
+    });
+    return answer;
+  };
 }
+
+const MAX_CACHED = 10_000;
 
 export async function authenticateSender(
   body: Buffer,

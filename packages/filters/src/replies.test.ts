@@ -1,6 +1,6 @@
 /** The answer parsers of Rspamd and spamd: what each daemon says, and garbage. */
 import { describe, expect, test } from 'vitest';
-import { parseRspamdReply } from './rspamd.js';
+import { parseHttpReply, parseRspamdReply } from './rspamd.js';
 import { parseSpamdReply } from './spamd.js';
 
 describe('parseRspamdReply', () => {
@@ -30,6 +30,26 @@ describe('parseRspamdReply', () => {
     [500, '{"error": "internal"}'],
   ])('HTTP %s %j throws', (status, text) => {
     expect(() => parseRspamdReply(status, text)).toThrow(/^rspamd answered/);
+  });
+});
+
+describe('parseHttpReply (Rspamd over a plain socket)', () => {
+  const json = '{"action":"no action","score":1.5,"required_score":15,"symbols":{}}';
+  test('status, headers, then the JSON body', () => {
+    const reply = Buffer.from(
+      `HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: ${json.length}\r\n\r\n${json}`,
+    );
+    expect(parseHttpReply(reply)).toEqual({ action: 'no action', score: 1.5, required: 15, symbols: [] });
+  });
+
+  test.each([
+    ['', /^rspamd answered ""/],
+    ['HTTP/1.1 2', /^rspamd answered/],
+    ['GARBAGE\r\n\r\n{}', /^rspamd answered/],
+    [`HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n${json}`, /cut off \(\d+ of 500 bytes\)/],
+    ['HTTP/1.1 503 Service Unavailable\r\n\r\nbusy', /^rspamd answered HTTP 503/],
+  ])('%j throws', (text, error) => {
+    expect(() => parseHttpReply(Buffer.from(text))).toThrow(error);
   });
 });
 
