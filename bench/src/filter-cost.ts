@@ -107,7 +107,8 @@ process.stdout.write(
   `\n${size / 1024} KB messages, ${messages} per set, ${concurrency} in flight\n\n| filters | Moat CPU ms/msg | msgs/s | errors |\n|---|---|---|---|\n`,
 );
 try {
-  for (const [name, block] of Object.entries(SETS)) if (!process.env.ONLY || name === process.env.ONLY) await measure(name, block);
+  for (const [name, block] of Object.entries(SETS))
+    if (!process.env.ONLY || name === process.env.ONLY) await measure(name, block);
 } finally {
   await Promise.all([clamd.stop(), rspamd.stop()]);
   await dns.close();

@@ -37,6 +37,8 @@ export async function startMoat(opts: {
   /** The `filters` block (bench "+filters" systems) and the DNS servers it resolves through. */
   filters?: Record<string, unknown>;
   dns?: { servers: string[] };
+  /** Top-level keys of the session checks (dnsbl, recipients, limits). */
+  checks?: Record<string, unknown>;
 }): Promise<MoatRun> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-bench-'));
   const file = join(dir, 'moat.yaml');
@@ -60,6 +62,7 @@ export async function startMoat(opts: {
     log: { level: 'warn' },
     ...(opts.filters ? { filters: opts.filters } : {}),
     ...(opts.dns ? { dns: opts.dns } : {}),
+    ...opts.checks,
     ...(opts.layout === 'onethread' ? { delivery: { thread: false } } : {}),
   };
   writeFileSync(file, JSON.stringify(config, null, 2));

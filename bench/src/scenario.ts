@@ -29,7 +29,9 @@ const SAMPLE = 20;
  * `--node label=PATH` names (bench/src/run.ts), so two runtimes are measured in one run.
  * "+filters" (before any "@label") turns on clamd, Rspamd and sender authentication (real
  * daemons from the testkit, DNS on loopback), to measure what filtering costs; "+clamav",
- * "+rspamd", "+auth" (combinable) turn on one each.
+ * "+rspamd", "+auth" (combinable) turn on one each. "+checks" turns on the session checks: a
+ * DNS list, recipient validation by callout to the sink (cached in Redis after the first
+ * message) and client rate limits too high to refuse anything.
  */
 export type SystemName =
   | 'direct'
@@ -119,8 +121,8 @@ async function startSystem(
   const [, layout, fsync] = name.split('-') as [string, MoatLayout, 'always' | 'everysec'];
   const wanted = new Set(extras.flatMap((e) => (e === 'filters' ? ['clamav', 'rspamd', 'auth'] : [e])));
   for (const w of wanted)
-    if (!['clamav', 'rspamd', 'auth'].includes(w))
-      throw new Error(`${system}: unknown "+${w}" (filters, clamav, rspamd, auth)`);
+    if (!['clamav', 'rspamd', 'auth', 'checks'].includes(w))
+      throw new Error(`${system}: unknown "+${w}" (filters, clamav, rspamd, auth, checks)`);
   const filters = wanted.size > 0 ? await startFilterDaemons(wanted) : null;
   const node = label === undefined ? undefined : nodes.get(label);
   if (label !== undefined && node === undefined) throw new Error(`${system}: no --node ${label}=PATH given`);
@@ -134,6 +136,7 @@ async function startSystem(
     prefix: 'bench',
     ...(node ? { node } : {}),
     ...(filters ? { filters: filters.config, dns: { servers: [filters.dns.server] } } : {}),
+    ...(wanted.has('checks') ? { checks: SESSION_CHECKS } : {}),
     ...(checker ? { verifyPort: checker.port } : {}),
   });
   return {
@@ -155,6 +158,13 @@ async function startSystem(
       : cpuOf(() => moat.pids(), redis.pid),
   };
 }
+
+/** "+checks": what the session checks cost when they refuse nothing (bench/src/moat.ts merges these keys). */
+const SESSION_CHECKS = {
+  dnsbl: { sites: ['bl.bench.test*3'] },
+  recipients: { domains: { 'example.com': [{ callout: {} }] } },
+  limits: { client: { connections: '1000000/1m', messages: '1000000/1m' } },
+};
 
 /** clamd and Rspamd (the testkit's), a DNS server for them and for mailauth, and the filters block. */
 async function startFilterDaemons(wanted: ReadonlySet<string>) {

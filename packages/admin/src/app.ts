@@ -17,6 +17,7 @@ import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerNodeRoutes } from './routes/nodes.js';
 import { registerQueueRoutes } from './routes/queue.js';
 import { registerBulkRoutes } from './routes/queue-bulk.js';
+import { registerRecipientRoutes } from './routes/recipients.js';
 import { registerRouteRoutes } from './routes/routes.js';
 import { registerSelftestRoutes } from './routes/selftest.js';
 import { registerTrackingRoutes } from './routes/tracking.js';
@@ -99,6 +100,7 @@ export async function buildAdminApp(options: AdminAppOptions): Promise<FastifyIn
   registerRouteRoutes(app, deps);
   registerNodeRoutes(app, deps);
   registerTrackingRoutes(app, deps);
+  registerRecipientRoutes(app, deps);
   registerSelftestRoutes(app, deps);
   registerDashboardRoutes(app);
   app.get('/openapi.json', { schema: { hide: true }, config: { auth: 'read' } }, async () => app.swagger());

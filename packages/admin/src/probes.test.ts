@@ -78,6 +78,7 @@ describe('GET /openapi.json', () => {
       '/queue/{id}/release',
       '/queue/{id}/retry',
       '/ready',
+      '/recipients/cache',
       '/routes',
       '/routes/{id}/pause',
       '/routes/{id}/resume',
@@ -85,6 +86,7 @@ describe('GET /openapi.json', () => {
       '/tracking',
     ]);
     expect(Object.keys(doc.paths['/queue/{id}'])).toEqual(['get', 'delete']);
+    expect(Object.keys(doc.paths['/recipients/cache'])).toEqual(['get', 'delete']);
     expect(doc.paths['/health'].get.security).toEqual([]);
     const list = doc.paths['/queue'].get;
     expect(list.parameters.map((p: { name: string }) => p.name)).toEqual([

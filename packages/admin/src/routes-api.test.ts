@@ -1,6 +1,6 @@
-import { Heartbeat, routeStatus } from '@moat/spool';
+import { Heartbeat, RecipientCache, routeStatus } from '@moat/spool';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { AUTH, deferJobs, type Fixture, INBOUND, queueMail, startFixture } from './test-app.js';
+import { AUTH, deferJobs, type Fixture, INBOUND, queueMail, READ, startFixture } from './test-app.js';
 
 let fx: Fixture;
 beforeAll(async () => {
@@ -99,5 +99,47 @@ describe('nodes', () => {
     ]);
     await beat.stop();
     expect((await app.inject({ url: '/nodes', headers: AUTH })).json().nodes).toEqual([]);
+  });
+});
+
+describe('recipient cache', () => {
+  test('GET lists by address, domain or all; DELETE flushes (admin scope only)', async () => {
+    const { app, spool } = await fx.app();
+    const cache = new RecipientCache(spool.redis, spool.keys);
+    await cache.set('alice@example.com', 'known', 7 * 86_400_000);
+    await cache.set('zed@example.com', 'unknown', 7_200_000);
+    await cache.set('carol@example.org', 'known', 86_400_000);
+    const list = async (q: string) =>
+      (await app.inject({ url: `/recipients/cache${q}`, headers: READ })).json().entries as {
+        address: string;
+        verdict: string;
+        ttlSeconds: number;
+      }[];
+    expect((await list('?domain=example.com')).map((e) => [e.address, e.verdict])).toEqual([
+      ['alice@example.com', 'known'],
+      ['zed@example.com', 'unknown'],
+    ]);
+    expect((await list('?address=zed@example.com'))[0]?.ttlSeconds).toBeGreaterThan(7000);
+    expect(await list('')).toHaveLength(3);
+    const denied = await app.inject({
+      method: 'DELETE',
+      url: '/recipients/cache?address=zed@example.com',
+      headers: READ,
+    });
+    expect(denied.statusCode).toBe(403);
+    const flushed = await app.inject({
+      method: 'DELETE',
+      url: '/recipients/cache?address=zed@example.com',
+      headers: AUTH,
+    });
+    expect(flushed.json()).toEqual({ flushed: 1 });
+    expect(
+      (
+        await app.inject({ method: 'DELETE', url: '/recipients/cache?domain=example.org', headers: AUTH })
+      ).json(),
+    ).toEqual({
+      flushed: 1,
+    });
+    expect((await list('')).map((e) => e.address)).toEqual(['alice@example.com']);
   });
 });

@@ -12,6 +12,7 @@ import type { Filter, Signer } from './filters.js';
 import { createHandlers } from './handlers.js';
 import { ConnectionLimiter } from './limits.js';
 import { acceptProxyV2 } from './proxy.js';
+import type { SessionChecker } from './session-checks.js';
 import type { SmtpReplyError } from './smtp-errors.js';
 import { loadTls } from './tls.js';
 
@@ -23,6 +24,8 @@ export interface EdgeOptions {
   readonly filters?: readonly Filter[];
   /** DKIM signing of what leaves (outbound: allow-listed or authenticated clients). */
   readonly signer?: Signer | null;
+  /** DNS lists, rate limits, recipient validation, greylisting. */
+  readonly checker?: SessionChecker | null;
   /** Cluster-wide metrics: messages received, accepted, and refusals by reason. */
   readonly counters?: Counters;
   /** Reverse DNS through Moat's resolver (only used when smtp.reverseDns is on). */
@@ -86,6 +89,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     memory: options.memory,
     filters: options.filters ?? [],
     signer: options.signer ?? null,
+    checker: options.checker ?? null,
     counters: options.counters,
     isShuttingDown: () => shuttingDown,
     disconnect,

@@ -4,7 +4,19 @@
  * connect → limits; MAIL → back-pressure, sender syntax; RCPT → relay decision;
  * DATA → receive.ts (bounded read, line endings, loop check, filters, Received:, durable queue), 250.
  */
-import { decideRecipient, isAddressError, parseSender, queued, Replies, replyText } from '@moat/policy';
+import {
+  addressEncodingError,
+  decideRecipient,
+  invalidHelo,
+  ipInAny,
+  isAddressError,
+  isTrusted,
+  isValidHelo,
+  parseSender,
+  queued,
+  Replies,
+  replyText,
+} from '@moat/policy';
 import { lazyChild, newMessageId } from '@moat/spool';
 import type {
   SMTPServerAddress,
@@ -37,6 +49,13 @@ export function createHandlers(deps: HandlerDeps) {
         txnCount: 0,
         errors: 0,
         inData: false,
+        checks:
+          deps.checker?.open({
+            id: session.id,
+            clientIp: session.remoteAddress,
+            allowListed: ipInAny(session.remoteAddress, deps.policy.clients),
+          }) ?? null,
+        heloChecked: false,
       };
       sessions.set(session.id, state);
     }
@@ -74,6 +93,22 @@ export function createHandlers(deps: HandlerDeps) {
     );
   };
 
+  /** smtp.rejectInvalidHelo: a HELO name that is not a host name or an address literal (logged once either way). */
+  const checkHelo = (state: SessionState, session: SMTPServerSession): void => {
+    const helo = session.hostNameAppearsAs ?? '';
+    if (isValidHelo(helo)) return;
+    if (!state.heloChecked) {
+      state.heloChecked = true;
+      state.log.info({
+        event: 'edge.helo_invalid',
+        helo,
+        client: state.clientIp,
+        refused: config.smtp.rejectInvalidHelo,
+      });
+    }
+    if (config.smtp.rejectInvalidHelo) throw new SmtpReplyError(invalidHelo, 'helo-invalid', helo);
+  };
+
   return {
     sessions,
 
@@ -87,6 +122,8 @@ export function createHandlers(deps: HandlerDeps) {
           const refused = deps.limiter.acquire(state.clientIp);
           if (refused) throw new SmtpReplyError(refused, 'connection-limit');
           state.counted = true;
+          const refused2 = await state.checks?.connect();
+          if (refused2) throw new SmtpReplyError(refused2.reply, refused2.reason, refused2.detail);
           // As Postfix's smtpd_tls_auth_only: AUTH is not even offered before STARTTLS.
           if (config.smtp.users.length > 0 && !config.smtp.allowInsecureAuth && !session.secure) {
             session.disabledCommands = ['AUTH'];
@@ -105,6 +142,7 @@ export function createHandlers(deps: HandlerDeps) {
     onClose(session: SMTPServerSession): void {
       const state = sessions.get(session.id);
       if (state?.counted) deps.limiter.release(state.clientIp);
+      state?.checks?.close();
       sessions.delete(session.id);
     },
 
@@ -145,9 +183,22 @@ export function createHandlers(deps: HandlerDeps) {
           state.txn = null;
           if (deps.isShuttingDown()) throw new SmtpReplyError(Replies.shuttingDown, 'shutting-down');
           if (deps.memory?.full) throw new SmtpReplyError(Replies.storageFull, 'redis-memory');
+          const args = address.args as Record<string, unknown> | false | undefined;
+          const smtpUtf8 = args ? args.SMTPUTF8 === true : false;
+          const badEncoding = addressEncodingError(address.address, smtpUtf8, 'sender');
+          if (badEncoding) throw new SmtpReplyError(badEncoding, 'sender-encoding');
           const sender = parseSender(address.address);
           if (isAddressError(sender))
             throw new SmtpReplyError(Replies.badSenderSyntax, 'sender-syntax', sender.message);
+          checkHelo(state, session);
+          if (state.checks) {
+            const refused = await state.checks.mail({
+              user: state.user,
+              sender: 'null' in sender ? '' : sender.address,
+              trusted: isTrusted(deps.policy, { clientIp: state.clientIp, user: state.user }),
+            });
+            if (refused) throw new SmtpReplyError(refused.reply, refused.reason, refused.detail);
+          }
           const id = newMessageId();
           const seq = ++state.txnCount;
           state.txn = {
@@ -170,6 +221,12 @@ export function createHandlers(deps: HandlerDeps) {
           const state = stateOf(session);
           const txn = state.txn;
           if (txn === null) throw new SmtpReplyError(Replies.tempFailure, 'no-transaction');
+          const badEncoding = addressEncodingError(
+            address.address,
+            session.envelope.smtpUtf8 === true,
+            'recipient',
+          );
+          if (badEncoding) throw new SmtpReplyError(badEncoding, 'recipient-encoding');
           const verdict = decideRecipient(
             deps.policy,
             { clientIp: state.clientIp, user: state.user },
@@ -183,6 +240,26 @@ export function createHandlers(deps: HandlerDeps) {
               client: state.clientIp,
             });
             throw new SmtpReplyError(verdict.reply, verdict.reason);
+          }
+          if (state.checks) {
+            const refused = await state.checks.rcpt(
+              {
+                user: state.user,
+                sender: txn.sender,
+                trusted: isTrusted(deps.policy, { clientIp: state.clientIp, user: state.user }),
+              },
+              { address: verdict.recipient.address, direction: verdict.direction },
+            );
+            if (refused) {
+              txn.log.info({
+                event: 'edge.rcpt_refused',
+                rcpt: verdict.recipient.address,
+                reason: refused.reason,
+                detail: refused.detail,
+                client: state.clientIp,
+              });
+              throw new SmtpReplyError(refused.reply, refused.reason, refused.detail);
+            }
           }
           txn.accepted.push(verdict);
         },

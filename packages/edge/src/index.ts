@@ -11,4 +11,11 @@ export {
 export { editHeaders, encodeHeaderText, type HeaderEdits } from './header-edits.js';
 export { canonicalLineEndings, type HeaderFacts, headerFacts } from './message.js';
 export { hashPassword, verifyPassword } from './passwords.js';
+export type {
+  CheckRefusal,
+  SessionChecker,
+  SessionChecks,
+  SessionInfo,
+  TransactionInfo,
+} from './session-checks.js';
 export { isInternal, SmtpReplyError, toSmtpError } from './smtp-errors.js';

@@ -4,6 +4,7 @@ import type { Counters, MemoryGuard, Spool } from '@moat/spool';
 import type { Logger } from 'pino';
 import type { Filter, Signer } from './filters.js';
 import type { ConnectionLimiter } from './limits.js';
+import type { SessionChecker, SessionChecks } from './session-checks.js';
 import type { SmtpReplyError } from './smtp-errors.js';
 
 export interface Transaction {
@@ -28,6 +29,10 @@ export interface SessionState {
   /** Replies refused in this session (policy rejections), for smtp.maxErrors. */
   errors: number;
   inData: boolean;
+  /** The connection/MAIL/RCPT checks of this session (null: none configured). */
+  checks: SessionChecks | null;
+  /** The HELO name was looked at (smtp.rejectInvalidHelo). */
+  heloChecked: boolean;
 }
 
 /** What the session handlers work with. */
@@ -41,6 +46,8 @@ export interface HandlerDeps {
   readonly filters: readonly Filter[];
   /** DKIM signing of outbound mail (null: none configured). */
   readonly signer?: Signer | null | undefined;
+  /** DNS lists, rate limits, recipient validation, greylisting (null: none). */
+  readonly checker?: SessionChecker | null | undefined;
   readonly counters?: Counters | undefined;
   readonly isShuttingDown: () => boolean;
   /** Close a session after too many errors (needs smtp-server's connection object). */

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { isLoopback } from './cidr.js';
 import { filtersSchema } from './config-filters.js';
+import { dnsblSchema, greylistingSchema, limitsSchema, recipientsSchema } from './config-sessions.js';
 import {
   cidr,
   duration,
@@ -16,7 +17,7 @@ import {
   size,
   tlsMode,
 } from './config-types.js';
-import { parseDomainPattern } from './domains.js';
+import { domainMatches, parseDomainPattern } from './domains.js';
 import { routeConflicts } from './relay.js';
 
 const positiveInt = z.number().int('must be a whole number').min(1, 'must be at least 1');
@@ -88,6 +89,8 @@ const smtp = z
     trustedProxies: z.array(cidr).prefault([]),
     /** Look up the client's host name for Received: (only through dns.servers). */
     reverseDns: z.boolean().prefault(false),
+    /** Refuse a HELO/EHLO name that is neither a host name nor an address literal (logged either way). */
+    rejectInvalidHelo: z.boolean().prefault(false),
     users: z.array(user).prefault([]),
   })
   .superRefine((section, ctx) => {
@@ -242,11 +245,25 @@ export const configSchema = z
     delivery: delivery.prefault({}),
     dns: dns.prefault({}),
     filters: filtersSchema.prefault({}),
+    dnsbl: dnsblSchema.prefault({}),
+    recipients: recipientsSchema.prefault({}),
+    limits: limitsSchema.prefault({}),
+    greylisting: greylistingSchema.prefault({}),
     admin: admin.prefault({}),
     log: log.prefault({}),
   })
   .superRefine((config, ctx) => {
     for (const conflict of routeConflicts(config)) ctx.addIssue({ code: 'custom', ...conflict });
+    const inbound = Object.keys(config.inbound.domains).flatMap((k) => parseDomainPattern(k) ?? []);
+    for (const domain of Object.keys(config.recipients.domains)) {
+      const d = parseDomainPattern(domain);
+      if (d && !inbound.some((p) => domainMatches(d.domain, p)))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['recipients', 'domains', domain],
+          message: 'is not one of inbound.domains (only our own domains have recipients to check)',
+        });
+    }
   });
 
 export type MoatConfigInput = z.input<typeof configSchema>;

@@ -26,7 +26,24 @@ export {
   type SpamassassinConfig,
 } from './config-filters.js';
 export { configSchema, type MoatConfig, type MoatConfigInput } from './config-schema.js';
+export type {
+  DnsblConfig,
+  GreylistingConfig,
+  LdapSourceConfig,
+  LimitsConfig,
+  RecipientSource,
+  RecipientsConfig,
+} from './config-sessions.js';
 export type { RouteConfig } from './config-types.js';
+export {
+  answerMatches,
+  type DnsblAnswers,
+  type DnsblScore,
+  type DnsblSite,
+  dnsblQueryName,
+  parseDnsblSite,
+  scoreDnsbl,
+} from './dnsbl.js';
 export { type DomainPattern, domainMatches, normalizeDomain, parseDomainPattern } from './domains.js';
 export {
   composeDsn,
@@ -106,4 +123,28 @@ export {
   routeIdOf,
   type TlsMode,
 } from './routes.js';
-export { formatDuration, formatSize, type ParseResult, parseDuration, parseSize } from './units.js';
+export {
+  addressEncodingError,
+  decideRecipientAnswers,
+  dnsblRefusal,
+  greylisted,
+  greylistTriplet,
+  invalidHelo,
+  isValidHelo,
+  type LimitName,
+  type RecipientAnswer,
+  type RecipientDecision,
+  rateLimited,
+  recipientUnknown,
+  recipientUnverified,
+} from './session-checks.js';
+export {
+  formatDuration,
+  formatRate,
+  formatSize,
+  type ParseResult,
+  parseDuration,
+  parseRate,
+  parseSize,
+  type Rate,
+} from './units.js';

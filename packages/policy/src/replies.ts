@@ -11,7 +11,8 @@ export interface Reply {
   readonly text: string;
 }
 
-const reply = (code: number, enhanced: string, text: string): Reply =>
+/** A reply value; the registry below, and the composed ones (session-checks.ts), are made with it. */
+export const reply = (code: number, enhanced: string, text: string): Reply =>
   Object.freeze({ code, enhanced, text });
 
 export const Replies = Object.freeze({

@@ -99,3 +99,28 @@ export function formatDuration(ms: number): string {
   if (rest > 0) out += `${rest}ms`;
   return out;
 }
+
+/** A rate limit: at most `count` in any window of `perMs`. */
+export interface Rate {
+  readonly count: number;
+  readonly perMs: number;
+}
+
+/** "60/1m", "500/1h", "10/30s" (count / duration) → { count, perMs }. */
+export function parseRate(input: string | number): ParseResult<Rate> {
+  const m = typeof input === 'string' ? /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(input) : null;
+  const count = Number(m?.[1]);
+  const per = m?.[2] === undefined ? null : parseDuration(/^\d/.test(m[2]) ? m[2] : `1${m[2]}`);
+  if (!m || !Number.isSafeInteger(count) || count < 1 || per === null || !per.ok || per.value < 1000) {
+    return {
+      ok: false,
+      error: `"${input}" is not a rate (write count/duration with a duration of 1s or more, e.g. 60/1m, 500/1h)`,
+    };
+  }
+  return { ok: true, value: { count, perMs: per.value } };
+}
+
+/** { count: 60, perMs: 60000 } → "60/1m". */
+export function formatRate(rate: Rate): string {
+  return `${rate.count}/${formatDuration(rate.perMs)}`;
+}

@@ -60,6 +60,11 @@ export const METRICS = {
     labels: ['filter'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   },
+  dnsblChecks: {
+    name: 'moat_dnsbl_checks_total',
+    help: 'DNS list checks of connecting clients: listed, clean, or skipped (a site did not answer in time).',
+    labels: ['result'],
+  },
   dkimSigned: {
     name: 'moat_dkim_signatures_total',
     help: 'Outbound messages DKIM-signed, by signing domain, or failed to sign.',

@@ -15,6 +15,7 @@ export {
   type Sample,
 } from './counters.js';
 export { SpoolFullError, SpoolUnavailableError, withDeadline } from './errors.js';
+export { Greylist, type GreylistTimes } from './greylist.js';
 export { assertNoEviction, MemoryGuard, type MemoryInfo, memoryInfo } from './health.js';
 export { Heartbeat, liveNodes, type NodeInfo } from './heartbeat.js';
 export { messageIdTime, newMessageId } from './ids.js';
@@ -66,9 +67,18 @@ export {
   messageDetails,
   parseHeaders,
 } from './queue-message.js';
+export { RateLimits } from './rate-limits.js';
+export { type CachedRecipient, type CachedRecipientEntry, RecipientCache } from './recipient-cache.js';
 export { allRouteStatus, pauseRoute, type RouteStatus, resumeRoute, routeStatus } from './routes.js';
 export { type EnqueueInput, Spool, type SpoolOptions, spoolFromConfig } from './spool.js';
 export { type SweepResult, sweepOrphans } from './sweeper.js';
 export { DEFAULT_MAX_EVENTS, type EventQuery, searchEvents } from './tracking.js';
-export type { ClientFacts, DeliveryJob, MessageMeta, TrackingEvent, TrackingEventType } from './types.js';
+export type {
+  ClientFacts,
+  DeliveryJob,
+  FilterVerdictRecord,
+  MessageMeta,
+  TrackingEvent,
+  TrackingEventType,
+} from './types.js';
 export { type DeliveryJobHandle, deferJob, type RouteWorkerOptions, startRouteWorker } from './workers.js';

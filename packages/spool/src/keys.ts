@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every Redis key Moat uses, in one place. All keys share the hash tag `{prefix}`, so on a
  * Redis Cluster they live in one slot and multi-key scripts and transactions stay legal.
@@ -36,9 +38,26 @@ export interface Keys {
   routeIdOf(queueName: string): string | null;
   /** BullMQ's hash for one job (its documented key layout), for existence checks. */
   job(queueName: string, jobId: string): string;
+  /** rate-limiter-flexible's key prefix for one limit (it appends ":<key>"). */
+  rateLimit(limit: string): string;
+  /** String with TTL: a greylisting triplet's first try (ms) or "pass". */
+  greylist(triplet: string): string;
+  /** String with TTL: "known" or "unknown", a recipient of an inbound domain (lower case). */
+  recipient(address: string): string;
+  /** The SCAN pattern of the cached recipients of a domain (lower case), or of all. */
+  recipientPattern(domain: string | null): string;
 }
 
 const QUEUE_PREFIX = 'route.';
+
+/** "Bob@Example.COM" → "example.com:bob": by domain first, so one domain is one SCAN pattern. */
+function recipientKey(address: string): string {
+  const at = address.lastIndexOf('@');
+  return `${address.slice(at + 1).toLowerCase()}:${address.slice(0, at).toLowerCase()}`;
+}
+
+/** A domain as a literal inside a Redis glob pattern. */
+const globEscape = (text: string) => text.replace(/[*?[\]\\]/g, '\\$&');
 
 /** BullMQ's delayed-set score scale: due time (ms) × 4096. */
 export const DELAYED_SCORE_SCALE = 0x1000;
@@ -67,5 +86,10 @@ export function keysFor(prefix: string): Keys {
         ? Buffer.from(queueName.slice(QUEUE_PREFIX.length), 'base64url').toString('utf8')
         : null,
     job: (queueName, jobId) => `${root}:${queueName}:${jobId}`,
+    rateLimit: (limit) => `${root}:rl:${limit}`,
+    greylist: (triplet) => `${root}:grey:${createHash('sha256').update(triplet).digest('base64url')}`,
+    recipient: (address) => `${root}:rcpt:${recipientKey(address)}`,
+    recipientPattern: (domain) =>
+      `${root}:rcpt:${domain === null ? '*' : `${globEscape(domain.toLowerCase())}:*`}`,
   };
 }

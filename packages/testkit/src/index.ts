@@ -33,6 +33,14 @@ export {
   startRspamd,
 } from './rspamd.js';
 export { type Sentinel, type SentinelOptions, startSentinel } from './sentinel.js';
+export {
+  MOAT_LDAP_SCHEMA,
+  SLAPD_MISSING_PACKAGE,
+  type Slapd,
+  type SlapdOptions,
+  startSlapd,
+  withSuffixEntry,
+} from './slapd.js';
 export type { SinkBehaviour, SinkMessage, SmtpReply, SmtpSink, SmtpSinkOptions } from './smtp-sink.js';
 export { startSmtpSink } from './smtp-sink.js';
 export { type Spamd, type SpamdOptions, type SpamdReply, spamdRequest, startSpamd } from './spamd.js';

@@ -4,15 +4,29 @@
  */
 import { Resolver } from 'node:dns';
 import { startEdge } from '@moat/edge';
-import { buildFilters, FilterMonitor, lookupThrough } from '@moat/filters';
+import {
+  buildFilters,
+  DnsblChecker,
+  FilterMonitor,
+  hasSessionChecks,
+  lookupThrough,
+  RecipientValidator,
+  sessionChecker,
+} from '@moat/filters';
+import { compileRelayPolicy, findInbound } from '@moat/policy';
+import type { Keys } from '@moat/spool';
 import {
   assertNoEviction,
   connect,
+  Greylist,
   MemoryGuard,
+  RateLimits,
+  RecipientCache,
   spoolFromConfig,
   sweepOrphans,
   whenReady,
 } from '@moat/spool';
+import type { Redis } from 'ioredis';
 import type { RoleContext, Service } from '../run-roles.js';
 
 const SWEEP_EVERY_MS = 60_000;
@@ -67,6 +81,7 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
       { event: 'edge.filters', filters: built.filters.map((f) => f.name), dkim: built.signer !== null },
       'content filters on',
     );
+  const { checker, recipients } = sessionChecks(context, redis, spool.keys);
   const edge = await startEdge({
     config,
     spool,
@@ -75,6 +90,7 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
     counters: context.counters,
     filters: built.filters,
     signer: built.signer,
+    checker,
     ...reverseResolver(context),
   });
   const sweeper = setInterval(() => {
@@ -93,6 +109,7 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
     async stop() {
       clearInterval(sweeper);
       monitor.stop();
+      await recipients?.close();
       await edge.close(Math.min(config.smtp.dataTimeout, 30_000));
       memory.stop();
       await spool.close();
@@ -112,4 +129,49 @@ function reverseResolver(context: RoleContext) {
       reverse: (ip: string, cb: (err: Error | null, names?: string[]) => void) => resolver.reverse(ip, cb),
     },
   };
+}
+
+/** DNS lists, rate limits, recipient validation and greylisting, when any is configured. */
+function sessionChecks(context: RoleContext, redis: Redis, keys: Keys) {
+  const { config, log, counters } = context;
+  if (!hasSessionChecks(config)) return { checker: null, recipients: null };
+  const policy = compileRelayPolicy(config);
+  const recipients =
+    Object.keys(config.recipients.domains).length > 0
+      ? new RecipientValidator(config.recipients, {
+          hostname: config.hostname,
+          cache: new RecipientCache(redis, keys),
+          smartHost: (domain) => findInbound(policy, domain)?.route.hops[0] ?? null,
+          onReload: (event) =>
+            'error' in event
+              ? log.error(
+                  { event: 'recipients.reload_failed', ...event },
+                  'a recipient list could not be reloaded',
+                )
+              : log.info({ event: 'recipients.reloaded', ...event }, 'recipient list reloaded'),
+        })
+      : null;
+  const checker = sessionChecker({
+    config,
+    dnsbl: config.dnsbl.sites.length > 0 ? new DnsblChecker(config.dnsbl, config.dns.servers) : null,
+    limits: new RateLimits(redis, keys),
+    greylist: new Greylist(redis, keys),
+    recipients,
+    onDnsbl: (client, result) => {
+      const outcome = result.listed ? 'listed' : result.score.unanswered.length > 0 ? 'skipped' : 'clean';
+      counters.inc('dnsblChecks', { result: outcome });
+      if (result.score.unanswered.length > 0)
+        log.warn({
+          event: 'dnsbl.unanswered',
+          client,
+          sites: result.score.unanswered.map((s) => s.zone),
+        });
+    },
+    onRecipientError: (address, errors) =>
+      log.warn(
+        { event: 'recipients.source_failed', rcpt: address, errors },
+        'a recipient source did not answer',
+      ),
+  });
+  return { checker, recipients };
 }

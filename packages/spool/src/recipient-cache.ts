@@ -1,0 +1,86 @@
+/**
+ * What recipient validation learned, shared by every edge: "known" for days, "unknown" for
+ * hours. While every source of a domain is away (Exchange down for maintenance), a recipient
+ * known here is still accepted. The admin API lists and flushes it by address or domain.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys.js';
+
+export type CachedRecipient = 'known' | 'unknown';
+
+export interface CachedRecipientEntry {
+  readonly address: string;
+  readonly verdict: CachedRecipient;
+  /** ms left before it is asked again. */
+  readonly ttlMs: number;
+}
+
+export class RecipientCache {
+  readonly #redis: Redis;
+  readonly #keys: Keys;
+
+  constructor(redis: Redis, keys: Keys) {
+    this.#redis = redis;
+    this.#keys = keys;
+  }
+
+  async get(address: string): Promise<CachedRecipient | null> {
+    const v = await this.#redis.get(this.#keys.recipient(address));
+    return v === 'known' || v === 'unknown' ? v : null;
+  }
+
+  async set(address: string, verdict: CachedRecipient, ttlMs: number): Promise<void> {
+    await this.#redis.set(this.#keys.recipient(address), verdict, 'PX', ttlMs);
+  }
+
+  /** One address (contains "@"), a domain, or everything (null); at most `limit`. */
+  async list(what: string | null, limit = 1000): Promise<CachedRecipientEntry[]> {
+    const keys = what?.includes('@') ? [this.#keys.recipient(what)] : await this.#scan(what, limit);
+    if (keys.length === 0) return [];
+    const pipeline = this.#redis.pipeline();
+    for (const key of keys) pipeline.get(key).pttl(key);
+    const replies = (await pipeline.exec()) ?? [];
+    const out: CachedRecipientEntry[] = [];
+    keys.forEach((key, i) => {
+      const verdict = replies[2 * i]?.[1];
+      const ttl = replies[2 * i + 1]?.[1];
+      if (verdict !== 'known' && verdict !== 'unknown') return;
+      out.push({ address: addressOf(key), verdict, ttlMs: typeof ttl === 'number' ? ttl : -1 });
+    });
+    return out.sort((a, b) => a.address.localeCompare(b.address));
+  }
+
+  /** Forgets one address, a domain, or everything; resolves with how many were forgotten. */
+  async flush(what: string | null): Promise<number> {
+    const keys = what?.includes('@')
+      ? [this.#keys.recipient(what)]
+      : await this.#scan(what, Number.POSITIVE_INFINITY);
+    let deleted = 0;
+    for (let i = 0; i < keys.length; i += 500) deleted += await this.#redis.unlink(...keys.slice(i, i + 500));
+    return deleted;
+  }
+
+  async #scan(domain: string | null, limit: number): Promise<string[]> {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.#redis.scan(
+        cursor,
+        'MATCH',
+        this.#keys.recipientPattern(domain),
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0' && keys.length < limit);
+    return keys.slice(0, limit);
+  }
+}
+
+/** "{moat}:rcpt:example.com:bob" → "bob@example.com". */
+function addressOf(key: string): string {
+  const rest = key.slice(key.indexOf(':rcpt:') + ':rcpt:'.length);
+  const colon = rest.indexOf(':');
+  return `${rest.slice(colon + 1)}@${rest.slice(0, colon)}`;
+}
