@@ -11,7 +11,15 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DaemonProcess, daemonBinary, exchange, type FilterDaemon, HOST, isRoot } from './daemon.js';
+import {
+  DaemonHandle,
+  DaemonProcess,
+  daemonBinary,
+  exchange,
+  type FilterDaemon,
+  HOST,
+  isRoot,
+} from './daemon.js';
 import { leftovers } from './exit-hook.js';
 import { freePort } from './ports.js';
 
@@ -119,15 +127,9 @@ function clamdConf(port: number, dir: string, db: string, logFile: string, opts:
   return `${lines.join('\n')}\n`;
 }
 
-class LocalClamd implements Clamd {
-  readonly host = HOST;
-  readonly port: number;
-  readonly dir: string;
+class LocalClamd extends DaemonHandle implements Clamd {
   readonly configFile: string;
   readonly logFile: string;
-  readonly #daemon: DaemonProcess;
-  readonly #remove: () => Promise<void>;
-  #removed = false;
 
   constructor(
     daemon: DaemonProcess,
@@ -137,49 +139,9 @@ class LocalClamd implements Clamd {
     logFile: string,
     remove: () => Promise<void>,
   ) {
-    this.#daemon = daemon;
-    this.port = port;
-    this.dir = dir;
+    super(daemon, { name: 'clamd', port, dir, remove });
     this.configFile = configFile;
     this.logFile = logFile;
-    this.#remove = remove;
-  }
-
-  get pid(): number {
-    return this.#daemon.pid;
-  }
-
-  get running(): boolean {
-    return this.#daemon.running;
-  }
-
-  async stop(): Promise<void> {
-    await this.#daemon.terminate('SIGTERM');
-    if (this.#removed) return;
-    this.#removed = true;
-    await this.#remove();
-  }
-
-  async kill(): Promise<void> {
-    await this.#daemon.terminate('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    if (this.#removed) throw new Error(`clamd on port ${this.port} was stopped and its directory removed`);
-    await this.#daemon.terminate('SIGTERM');
-    await this.#daemon.start();
-  }
-
-  pause(): void {
-    this.#daemon.pause();
-  }
-
-  resume(): void {
-    this.#daemon.resume();
-  }
-
-  logTail(lines?: number): string {
-    return this.#daemon.logTail(lines);
   }
 }
 

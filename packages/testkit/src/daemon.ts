@@ -95,6 +95,78 @@ export interface DaemonSpec {
   readonly startTimeoutMs: number;
 }
 
+/**
+ * A started daemon as a fixture hands it to a test: the FilterDaemon lifecycle over its
+ * DaemonProcess (each fixture's handle adds its own facts: config file, URL, …). stop()
+ * removes the fixture's directory once; restart() after it is refused.
+ */
+export class DaemonHandle implements FilterDaemon {
+  readonly host = HOST;
+  readonly port: number;
+  readonly dir: string;
+  readonly #daemon: DaemonProcess;
+  readonly #name: string;
+  readonly #start: () => Promise<void>;
+  readonly #remove: () => Promise<void>;
+  #removed = false;
+
+  constructor(
+    daemon: DaemonProcess,
+    parts: {
+      name: string;
+      port: number;
+      dir: string;
+      remove: () => Promise<void>;
+      start?: () => Promise<void>;
+    },
+  ) {
+    this.#daemon = daemon;
+    this.#name = parts.name;
+    this.port = parts.port;
+    this.dir = parts.dir;
+    this.#remove = parts.remove;
+    this.#start = parts.start ?? (() => daemon.start());
+  }
+
+  get pid(): number {
+    return this.#daemon.pid;
+  }
+
+  get running(): boolean {
+    return this.#daemon.running;
+  }
+
+  async stop(): Promise<void> {
+    await this.#daemon.terminate('SIGTERM');
+    if (this.#removed) return;
+    this.#removed = true;
+    await this.#remove();
+  }
+
+  async kill(): Promise<void> {
+    await this.#daemon.terminate('SIGKILL');
+  }
+
+  async restart(): Promise<void> {
+    if (this.#removed)
+      throw new Error(`${this.#name} on port ${this.port} was stopped and its directory removed`);
+    await this.#daemon.terminate('SIGTERM');
+    await this.#start();
+  }
+
+  pause(): void {
+    this.#daemon.pause();
+  }
+
+  resume(): void {
+    this.#daemon.resume();
+  }
+
+  logTail(lines?: number): string {
+    return this.#daemon.logTail(lines);
+  }
+}
+
 /** One daemon's child process, restartable. */
 export class DaemonProcess {
   readonly #spec: DaemonSpec;

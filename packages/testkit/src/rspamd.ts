@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  DaemonHandle,
   DaemonProcess,
   daemonBinary,
   type FilterDaemon,
@@ -326,19 +327,12 @@ async function ping(port: number): Promise<true | string> {
   }
 }
 
-class LocalRspamd implements Rspamd {
-  readonly host = HOST;
-  readonly port: number;
+class LocalRspamd extends DaemonHandle implements Rspamd {
   readonly url: string;
   readonly controllerPort: number;
-  readonly dir: string;
   readonly logFile: string;
   readonly dbDir: string;
   readonly dnsServer: string;
-  readonly #daemon: DaemonProcess;
-  readonly #start: () => Promise<void>;
-  readonly #remove: () => Promise<void>;
-  #removed = false;
 
   constructor(
     daemon: DaemonProcess,
@@ -353,53 +347,12 @@ class LocalRspamd implements Rspamd {
     start: () => Promise<void>,
     remove: () => Promise<void>,
   ) {
-    this.#daemon = daemon;
-    this.#start = start;
-    this.port = where.port;
+    super(daemon, { name: 'rspamd', port: where.port, dir: where.dir, remove, start });
     this.url = `http://${HOST}:${where.port}`;
     this.controllerPort = where.controllerPort;
-    this.dir = where.dir;
     this.logFile = where.logFile;
     this.dbDir = where.dbDir;
     this.dnsServer = where.dnsServer;
-    this.#remove = remove;
-  }
-
-  get pid(): number {
-    return this.#daemon.pid;
-  }
-
-  get running(): boolean {
-    return this.#daemon.running;
-  }
-
-  async stop(): Promise<void> {
-    await this.#daemon.terminate('SIGTERM');
-    if (this.#removed) return;
-    this.#removed = true;
-    await this.#remove();
-  }
-
-  async kill(): Promise<void> {
-    await this.#daemon.terminate('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    if (this.#removed) throw new Error(`rspamd on port ${this.port} was stopped and its directory removed`);
-    await this.#daemon.terminate('SIGTERM');
-    await this.#start();
-  }
-
-  pause(): void {
-    this.#daemon.pause();
-  }
-
-  resume(): void {
-    this.#daemon.resume();
-  }
-
-  logTail(lines?: number): string {
-    return this.#daemon.logTail(lines);
   }
 }
 

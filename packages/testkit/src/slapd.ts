@@ -23,13 +23,12 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { makeCertificate } from './certificate.js';
-import { DaemonProcess, daemonBinary, exchange, type FilterDaemon, groupMembers, HOST } from './daemon.js';
+import { DaemonHandle, DaemonProcess, daemonBinary, exchange, type FilterDaemon, HOST } from './daemon.js';
 import { leftovers } from './exit-hook.js';
 import { freePort } from './ports.js';
 
@@ -268,67 +267,21 @@ interface SlapdParts {
   remove: () => Promise<void>;
 }
 
-class LocalSlapd implements Slapd {
-  readonly host = HOST;
-  readonly port: number;
+class LocalSlapd extends DaemonHandle implements Slapd {
   readonly url: string;
-  readonly dir: string;
   readonly suffix: string;
   readonly rootDn: string;
   readonly rootPassword: string;
   readonly configFile: string;
   readonly tlsCertificate: string | undefined;
-  readonly #daemon: DaemonProcess;
-  readonly #remove: () => Promise<void>;
-  #removed = false;
 
   constructor(daemon: DaemonProcess, parts: SlapdParts) {
-    this.#daemon = daemon;
-    this.port = parts.port;
+    super(daemon, { name: 'slapd', port: parts.port, dir: parts.dir, remove: parts.remove });
     this.url = `ldap://${HOST}:${parts.port}`;
-    this.dir = parts.dir;
     this.suffix = parts.suffix;
     this.rootDn = parts.rootDn;
     this.rootPassword = parts.rootPassword;
     this.configFile = parts.configFile;
     this.tlsCertificate = parts.tlsCertificate;
-    this.#remove = parts.remove;
-  }
-
-  get pid(): number {
-    return this.#daemon.pid;
-  }
-
-  get running(): boolean {
-    return this.#daemon.running;
-  }
-
-  async stop(): Promise<void> {
-    await this.#daemon.terminate('SIGTERM');
-    if (this.#removed) return;
-    this.#removed = true;
-    await this.#remove();
-  }
-
-  async kill(): Promise<void> {
-    await this.#daemon.terminate('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    if (this.#removed) throw new Error(`slapd on port ${this.port} was stopped and its directory removed`);
-    await this.#daemon.terminate('SIGTERM');
-    await this.#daemon.start();
-  }
-
-  pause(): void {
-    this.#daemon.pause();
-  }
-
-  resume(): void {
-    this.#daemon.resume();
-  }
-
-  logTail(lines?: number): string {
-    return this.#daemon.logTail(lines);
   }
 }

@@ -17,6 +17,7 @@ import { chown, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import {
+  DaemonHandle,
   DaemonProcess,
   daemonBinary,
   exchange,
@@ -158,15 +159,9 @@ async function preFiles(): Promise<string[]> {
   }
 }
 
-class LocalSpamd implements Spamd {
-  readonly host = HOST;
-  readonly port: number;
-  readonly dir: string;
+class LocalSpamd extends DaemonHandle implements Spamd {
   readonly logFile: string;
   readonly user: string | undefined;
-  readonly #daemon: DaemonProcess;
-  readonly #remove: () => Promise<void>;
-  #removed = false;
 
   constructor(
     daemon: DaemonProcess,
@@ -176,49 +171,9 @@ class LocalSpamd implements Spamd {
     user: string | undefined,
     remove: () => Promise<void>,
   ) {
-    this.#daemon = daemon;
-    this.port = port;
-    this.dir = dir;
+    super(daemon, { name: 'spamd', port, dir, remove });
     this.logFile = logFile;
     this.user = user;
-    this.#remove = remove;
-  }
-
-  get pid(): number {
-    return this.#daemon.pid;
-  }
-
-  get running(): boolean {
-    return this.#daemon.running;
-  }
-
-  async stop(): Promise<void> {
-    await this.#daemon.terminate('SIGTERM');
-    if (this.#removed) return;
-    this.#removed = true;
-    await this.#remove();
-  }
-
-  async kill(): Promise<void> {
-    await this.#daemon.terminate('SIGKILL');
-  }
-
-  async restart(): Promise<void> {
-    if (this.#removed) throw new Error(`spamd on port ${this.port} was stopped and its directory removed`);
-    await this.#daemon.terminate('SIGTERM');
-    await this.#daemon.start();
-  }
-
-  pause(): void {
-    this.#daemon.pause();
-  }
-
-  resume(): void {
-    this.#daemon.resume();
-  }
-
-  logTail(lines?: number): string {
-    return this.#daemon.logTail(lines);
   }
 }
 
