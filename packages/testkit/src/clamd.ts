@@ -94,13 +94,7 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<Clamd> {
       startTimeoutMs: opts.startTimeoutMs ?? 20_000,
     });
     const clamd = new LocalClamd(daemon, port, dir, configFile, logFile, remove);
-    try {
-      await daemon.start();
-    } catch (err) {
-      await clamd.stop();
-      throw err;
-    }
-    return clamd;
+    return await clamd.begin();
   } catch (err) {
     await remove();
     throw err;

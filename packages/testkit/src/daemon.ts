@@ -136,6 +136,17 @@ export class DaemonHandle implements FilterDaemon {
     return this.#daemon.running;
   }
 
+  /** The first start: resolves with the handle once the daemon is ready; on failure stops it (directory removed). */
+  async begin(): Promise<this> {
+    try {
+      await this.#start();
+      return this;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
   async stop(): Promise<void> {
     await this.#daemon.terminate('SIGTERM');
     if (this.#removed) return;

@@ -173,13 +173,7 @@ export async function startRspamd(opts: RspamdOptions): Promise<Rspamd> {
       start,
       remove,
     );
-    try {
-      await start();
-    } catch (err) {
-      await rspamd.stop();
-      throw err;
-    }
-    return rspamd;
+    return await rspamd.begin();
   } catch (err) {
     await remove();
     throw err;

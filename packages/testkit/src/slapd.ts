@@ -139,13 +139,7 @@ export async function startSlapd(opts: SlapdOptions): Promise<Slapd> {
       tlsCertificate: certificate?.cert,
       remove,
     });
-    try {
-      await daemon.start();
-    } catch (err) {
-      await slapd.stop();
-      throw err;
-    }
-    return slapd;
+    return await slapd.begin();
   } catch (err) {
     await remove();
     throw err;

@@ -137,13 +137,7 @@ export async function startSpamd(opts: SpamdOptions = {}): Promise<Spamd> {
       startTimeoutMs: opts.startTimeoutMs ?? 30_000,
     });
     const spamd = new LocalSpamd(daemon, port, dir, logFile, user, remove);
-    try {
-      await daemon.start();
-    } catch (err) {
-      await spamd.stop();
-      throw err;
-    }
-    return spamd;
+    return await spamd.begin();
   } catch (err) {
     await remove();
     throw err;
