@@ -4,6 +4,7 @@
  * (The private Postfix instance itself is @moat/testkit's startPostfix.)
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { daemonBinary } from '@moat/testkit';
 import { type Proc, start, waitFor } from './procs.js';
 
 /** A process and all its descendants, from /proc. */
@@ -42,7 +43,13 @@ export interface Sink {
 
 /** Postfix's smtp-sink on 127.0.0.1:port, counting messages. */
 export async function startSink(port: number): Promise<Sink> {
-  const proc = start('smtp-sink', ['-u', 'nobody', '-c', `127.0.0.1:${port}`, '1000']);
+  const proc = start(daemonBinary('smtp-sink', 'postfix'), [
+    '-u',
+    'nobody',
+    '-c',
+    `127.0.0.1:${port}`,
+    '1000',
+  ]);
   const count = () => {
     const m = /mesg=(\d+)\r?[^\r]*$/.exec(proc.output().slice(-200));
     return m ? Number(m[1]) : 0;
@@ -92,7 +99,7 @@ export async function runSource(opts: {
   ];
   if (opts.perConnection === 'all') args.unshift('-d');
   const started = performance.now();
-  const proc = start('smtp-source', [...args, `127.0.0.1:${opts.port}`]);
+  const proc = start(daemonBinary('smtp-source', 'postfix'), [...args, `127.0.0.1:${opts.port}`]);
   const timer = setTimeout(() => void proc.stop('SIGKILL'), opts.timeoutMs);
   const code = await proc.exited();
   clearTimeout(timer);

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { makeCertificate } from './certificate.js';
+import { daemonBinary } from './daemon.js';
 import { freePort } from './ports.js';
 
 const run = promisify(execFile);
@@ -112,7 +113,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
   );
   const maillog = () => readFile(path.join(dir, 'maillog'), 'utf8').catch(() => '(no maillog)');
   try {
-    await run('postfix', ['-c', etc, 'start']);
+    await run(daemonBinary('postfix', 'postfix'), ['-c', etc, 'start']);
   } catch (err) {
     const log = await maillog();
     await rm(dir, { recursive: true, force: true });
@@ -127,7 +128,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     maillog,
     async stop() {
       const pid = await masterPid();
-      await run('postfix', ['-c', etc, 'stop']).catch(() => undefined);
+      await run(daemonBinary('postfix', 'postfix'), ['-c', etc, 'stop']).catch(() => undefined);
       for (let i = 0; i < 100 && pid > 0 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
       if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
       await rm(dir, { recursive: true, force: true });
