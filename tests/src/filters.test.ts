@@ -299,6 +299,28 @@ describe('hits', () => {
     ).toEqual([['pass', 'example.com']]);
   });
 
+  test('signed once: a delivery deferred by the smart host goes out again with the same single signature', async () => {
+    let tries = 0;
+    outboundSink.setBehaviour({
+      onRcpt: () => (++tries === 1 ? { code: 451, message: '4.3.0 try again' } : undefined),
+    });
+    try {
+      const m = message({ from: 'ceo@example.com', subject: 'retried' });
+      expect(
+        await send(m.text, { localAddress: '127.0.0.1', sender: 'ceo@example.com', to: 'x@remote.test' }),
+      ).toMatch(/^250 /);
+      const raw = await arrived(outboundSink, m.id);
+      expect(tries).toBe(2);
+      expect(raw.match(/^DKIM-Signature:/gim)).toHaveLength(1);
+      const verified = await dkimVerify(Buffer.from(raw, 'latin1'), {
+        resolver: lookupThrough([dns.server], 2000) as never,
+      });
+      expect(verified.results.map((r) => r.status.result)).toEqual(['pass']);
+    } finally {
+      outboundSink.setBehaviour({ onRcpt: undefined });
+    }
+  });
+
   test('a DMARC fail of a p=reject domain is refused in the session', async () => {
     const m = message({ from: 'ceo@bank.test' });
     expect(await send(m.text, { sender: 'ceo@bank.test' })).toBe(
