@@ -12,6 +12,7 @@ import pino, { type Logger } from 'pino';
 import { loadConfig } from './config-load.js';
 import type { Io } from './io.js';
 import { type LocalRedis, startLocalRedis } from './local-redis.js';
+import { withLocalToken } from './local-token.js';
 import { reportConfigErrors } from './report.js';
 import { buildRole } from './roles.js';
 
@@ -54,7 +55,10 @@ export async function runRoles(
 ): Promise<number> {
   const loaded = loadConfig(configFile, io.env);
   if (!loaded.ok) return reportConfigErrors(loaded.errors, io);
-  const { config } = loaded;
+  // The embedded one-machine config gets a local admin token (made on the first start).
+  const { config, local } = roles.includes('admin')
+    ? withLocalToken(loaded.config, configFile === undefined)
+    : { config: loaded.config, local: null };
   // One destination for the process: a delivery thread's lines are written through it too.
   const destination = pino.destination({ dest: 1, sync: false });
   const log = pino(
@@ -137,6 +141,21 @@ export async function runRoles(
     return 1;
   }
   log.info({ event: 'moat.ready', roles }, 'moat is running');
+  if (local && config.admin.listen) {
+    const listen = config.admin.listen;
+    const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+    const url = `${config.admin.tls ? 'https' : 'http'}://${host}:${listen.port}/dashboard`;
+    log.info(
+      { event: 'admin.local_token', url, tokenFile: local.file, created: local.created },
+      'admin token',
+    );
+    io.err(
+      `moat: dashboard at ${url}; admin token in ${local.file}${local.created ? ' (made now)' : ''}
+` +
+        `      the moat CLI finds it by itself; for curl: export MOAT_ADMIN_TOKEN="$(cat ${local.file})"
+`,
+    );
+  }
   const signal = await stopSignal;
   log.info({ event: 'moat.stopping', signal }, 'moat stopping');
   await stopAll();

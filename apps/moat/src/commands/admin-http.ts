@@ -2,9 +2,14 @@
  * The admin API client of the `moat queue|route|track` commands: URL and token from flags or
  * the environment (MOAT_ADMIN_URL, MOAT_ADMIN_TOKEN), JSON in and out, one error type.
  */
+import { fileURLToPath } from 'node:url';
 import type { Io } from '../io.js';
+import { findLocalToken } from '../local-token.js';
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:8025';
+
+/** The checkout this command runs from (apps/moat/{src,dist}/commands → the repository root). */
+const CHECKOUT = fileURLToPath(new URL('../../../../', import.meta.url));
 
 /** A failure to report: `usage` exits 2, anything else 1. */
 export class CommandError extends Error {
@@ -28,7 +33,11 @@ export class AdminClient {
     if (!/^https?:\/\/[^/]+/.test(url))
       throw new CommandError(`--url must be an http:// or https:// URL, got "${url}"`, true);
     this.#base = url.replace(/\/+$/, '');
-    this.#token = (typeof flags.token === 'string' ? flags.token : undefined) ?? io.env.MOAT_ADMIN_TOKEN;
+    this.#token =
+      (typeof flags.token === 'string' ? flags.token : undefined) ??
+      io.env.MOAT_ADMIN_TOKEN ??
+      // The local default (scripts/start.sh) keeps its token in .moat/admin-token.
+      (this.#base === DEFAULT_ADMIN_URL ? findLocalToken(process.cwd(), CHECKOUT) : undefined);
   }
 
   get<T>(path: string, query: Record<string, string | number | boolean | undefined> = {}): Promise<T> {
@@ -40,7 +49,10 @@ export class AdminClient {
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     if (!this.#token) {
-      throw new CommandError('no admin token: pass --token or set MOAT_ADMIN_TOKEN', true);
+      throw new CommandError(
+        'no admin token: pass --token or set MOAT_ADMIN_TOKEN (scripts/start.sh keeps one in .moat/admin-token)',
+        true,
+      );
     }
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#token}`,
