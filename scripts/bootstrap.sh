@@ -5,7 +5,8 @@
 # the Debian packages.
 #   scripts/bootstrap.sh            for running Moat
 #   scripts/bootstrap.sh --test     also the tools the test suites use (Postfix, swaks, ClamAV,
-#                                   rspamd, SpamAssassin's spamd, OpenLDAP)
+#                                   rspamd, SpamAssassin's spamd, OpenLDAP, HAProxy, promtool,
+#                                   yamllint, buildah/podman/mmdebstrap)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +38,15 @@ if $want_test_tools; then
   have spamd || apt_packages+=(spamd)
   have slapd || apt_packages+=(slapd)
   have ldapsearch || apt_packages+=(ldap-utils)
+  # Deployment files, checked by the tools that read them: HAProxy (haproxy -c and a real one in
+  # front of two edges), Prometheus's promtool (alert rules), yamllint; and the container image,
+  # built with buildah on a Debian root made by mmdebstrap (no registry is reachable).
+  have haproxy || apt_packages+=(haproxy)
+  have promtool || apt_packages+=(prometheus)
+  have yamllint || apt_packages+=(yamllint)
+  have buildah || apt_packages+=(buildah)
+  have podman || apt_packages+=(podman uidmap)
+  have mmdebstrap || apt_packages+=(mmdebstrap)
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
