@@ -103,6 +103,10 @@ test('infra/systemd/moat@.service passes systemd-analyze verify with no warning'
   const exec = '/opt/moat/apps/moat/bin/moat %i --config /etc/moat/moat.yaml';
   expect(template).toContain(`ExecStart=${exec}\n`);
   expect(template).toMatch(/^Restart=always$/m);
+  // systemctl reload checks the config, then signals the running process.
+  expect(template).toMatch(
+    /^ExecReload=\/opt\/moat\/apps\/moat\/bin\/moat reload --pid \$MAINPID --config \/etc\/moat\/moat\.yaml$/m,
+  );
   expect(template).toMatch(/^KillSignal=SIGTERM$/m);
   // Long enough for `moat start`: workers' 30 s and the edge's 30 s DATA grace, one after the other.
   const stop = /^TimeoutStopSec=(\S+)$/m.exec(template)?.[1] ?? '0';
@@ -112,7 +116,7 @@ test('infra/systemd/moat@.service passes systemd-analyze verify with no warning'
   // verify checks that ExecStart is executable: point a copy at this checkout's moat.
   for (const role of ['edge', 'worker', 'admin']) {
     const unit = path.join(dir, `moat@${role}.service`);
-    await writeFile(unit, template.replace(exec, `${BIN} %i --config /etc/moat/moat.yaml`));
+    await writeFile(unit, template.replaceAll('/opt/moat/apps/moat/bin/moat', BIN));
     const { stdout, stderr } = await run('systemd-analyze', ['verify', unit], { timeout: 20_000 });
     expect(`${stdout}${stderr}`, role).toBe('');
   }

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ADMIN_USAGE, adminCommand } from './commands/admin-client.js';
 import { configCheck } from './commands/config-check.js';
+import { reloadCommand } from './commands/reload.js';
 import { userHash } from './commands/user-hash.js';
 import type { Io } from './io.js';
 import { EXIT_CONFIG } from './report.js';
@@ -23,6 +24,8 @@ Roles (run until SIGTERM/SIGINT):
 
 Tools:
   moat config check [--config FILE]   validate a config and print the effective one
+  moat reload --pid PID[,PID] [--config FILE]
+                                      check the config, then have running processes re-read it (SIGHUP)
   moat user hash [--password-stdin]   print a password hash for smtp.users
 
 Without --config, MOAT_CONFIG names the file; without either, the embedded one-machine default is used.
@@ -49,6 +52,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     return runRoles(roles, configFile, io);
   }
   if (command === 'config' && sub === 'check') return configCheck(configFile, io);
+  if (command === 'reload') return reloadCommand(values.pid, configFile, io);
   if (command === 'user' && sub === 'hash') return userHash(values['password-stdin'] === true, io);
   if (ADMIN_COMMANDS.includes(command)) return adminCommand(positionals, values, io);
   io.err(`moat: unknown command "${positionals.join(' ')}"\n\n${USAGE}`);
@@ -63,6 +67,7 @@ function parse(argv: readonly string[]) {
       config: { type: 'string', short: 'c' },
       help: { type: 'boolean', short: 'h' },
       'password-stdin': { type: 'boolean' },
+      pid: { type: 'string' },
       // Admin API client options (moat queue|route|track).
       url: { type: 'string' },
       token: { type: 'string' },

@@ -5,7 +5,7 @@
  */
 
 import { hostname } from 'node:os';
-import type { MoatConfig } from '@moat/policy';
+import { changesNeedingRestart, type MoatConfig } from '@moat/policy';
 import { Counters, connect, Heartbeat, keysFor, processStats } from '@moat/spool';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
@@ -30,6 +30,8 @@ export interface Service {
   stats?(): Record<string, number>;
   /** Checks for /ready beyond Redis (e.g. `filter:clamav`: its daemon answers). */
   ready?(): Record<string, boolean>;
+  /** A reloaded config (its live keys changed only: see changesNeedingRestart), for new sessions. */
+  reload?(config: Readonly<MoatConfig>): Promise<void>;
 }
 
 export interface RoleContext {
@@ -70,12 +72,48 @@ export async function runRoles(
     'moat starting',
   );
 
+  let started: () => void = () => {};
   // Listened for from the start: a SIGTERM while roles start up stops them gracefully once up,
   // instead of killing the process half-started.
   const stopSignal = new Promise<NodeJS.Signals>((done) => {
     process.once('SIGTERM', () => done('SIGTERM'));
     process.once('SIGINT', () => done('SIGINT'));
   });
+  // SIGHUP (systemctl reload, `moat reload`) re-reads the config; one reload at a time, and
+  // none before the roles are up (a SIGHUP during start-up waits for them).
+  let reloads: Promise<void> = new Promise<void>((up) => {
+    started = up;
+  });
+  process.on('SIGHUP', () => {
+    reloads = reloads.then(() => reload());
+  });
+  let running = config;
+  const reload = async () => {
+    const loaded = loadConfig(configFile, io.env);
+    const refuse = (errors: readonly { path: string; message: string }[]) =>
+      log.error(
+        { event: 'config.reload_refused', errors },
+        'config reload refused; the running config stays',
+      );
+    if (!loaded.ok) return refuse(loaded.errors);
+    const next = roles.includes('admin')
+      ? withLocalToken(loaded.config, configFile === undefined).config
+      : loaded.config;
+    const fixed = changesNeedingRestart(running, next);
+    if (fixed.length > 0)
+      return refuse(
+        fixed.map((path) => ({ path, message: 'cannot change while Moat runs: restart to change it' })),
+      );
+    try {
+      for (const s of services) await s.reload?.(next);
+    } catch (err) {
+      log.error({ event: 'config.reload_failed', err }, 'config reload failed part way; restart to be sure');
+      return;
+    }
+    log.level = next.log.level;
+    running = next;
+    log.info({ event: 'config.reloaded', source: loaded.source }, 'config reloaded');
+  };
   let localRedis: LocalRedis | null = null;
   let processRedis: Redis | null = null;
   let heartbeat: Heartbeat | null = null;
@@ -141,6 +179,7 @@ export async function runRoles(
     return 1;
   }
   log.info({ event: 'moat.ready', roles }, 'moat is running');
+  started();
   if (local && config.admin.listen) {
     const listen = config.admin.listen;
     const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;

@@ -14,6 +14,7 @@ import { ConnectionLimiter } from './limits.js';
 import { acceptProxyV2 } from './proxy.js';
 import type { SessionChecker } from './session-checks.js';
 import type { SmtpReplyError } from './smtp-errors.js';
+import type { EdgeSettings } from './state.js';
 import { loadTls } from './tls.js';
 
 export interface EdgeOptions {
@@ -39,6 +40,17 @@ export interface Edge {
   readonly addresses: readonly { host: string; port: number }[];
   /** Sessions open now. */
   sessions(): number;
+  /**
+   * A reloaded config (and the filters and checks built from it) for sessions that start from
+   * now on; sessions already open keep theirs. What smtp-server was started with (listen
+   * addresses, TLS, size, banner, timeouts) stays: those keys cannot change live.
+   */
+  reconfigure(next: {
+    config: Readonly<MoatConfig>;
+    filters?: readonly Filter[];
+    signer?: Signer | null;
+    checker?: SessionChecker | null;
+  }): void;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -80,16 +92,19 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     }
   };
 
-  const handlers = createHandlers({
+  let settings: EdgeSettings = {
     config,
     policy,
+    filters: options.filters ?? [],
+    signer: options.signer ?? null,
+    checker: options.checker ?? null,
+  };
+  const handlers = createHandlers({
+    settings: () => settings,
     spool: options.spool,
     log,
     limiter,
     memory: options.memory,
-    filters: options.filters ?? [],
-    signer: options.signer ?? null,
-    checker: options.checker ?? null,
     counters: options.counters,
     isShuttingDown: () => shuttingDown,
     disconnect,
@@ -146,6 +161,15 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
   return {
     addresses,
     sessions: () => handlers.sessions.size,
+    reconfigure(next) {
+      settings = {
+        config: next.config,
+        policy: compileRelayPolicy(next.config),
+        filters: next.filters ?? [],
+        signer: next.signer ?? null,
+        checker: next.checker ?? null,
+      };
+    },
     async close(graceMs = 30_000) {
       shuttingDown = true;
       const closed = Promise.all(

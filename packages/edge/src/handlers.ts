@@ -34,13 +34,14 @@ type Callback = (err?: Error | null) => void;
 
 export function createHandlers(deps: HandlerDeps) {
   const sessions = new Map<string, SessionState>();
-  const { config } = deps;
 
   const stateOf = (session: SMTPServerSession): SessionState => {
     let state = sessions.get(session.id);
     if (state === undefined) {
+      const settings = deps.settings();
       state = {
         id: session.id,
+        settings,
         clientIp: session.remoteAddress,
         log: lazyChild(deps.log, () => ({ session: session.id })),
         counted: false,
@@ -50,10 +51,10 @@ export function createHandlers(deps: HandlerDeps) {
         errors: 0,
         inData: false,
         checks:
-          deps.checker?.open({
+          settings.checker?.open({
             id: session.id,
             clientIp: session.remoteAddress,
-            allowListed: ipInAny(session.remoteAddress, deps.policy.clients),
+            allowListed: ipInAny(session.remoteAddress, settings.policy.clients),
           }) ?? null,
         heloChecked: false,
       };
@@ -80,7 +81,7 @@ export function createHandlers(deps: HandlerDeps) {
           });
         deps.counters?.inc('rejected', { reason: reply.reason });
         cb(reply);
-        if (reply.responseCode >= 500 && ++state.errors >= config.smtp.maxErrors) {
+        if (reply.responseCode >= 500 && ++state.errors >= state.settings.config.smtp.maxErrors) {
           deps.disconnect(
             session.id,
             new SmtpReplyError(
@@ -95,6 +96,7 @@ export function createHandlers(deps: HandlerDeps) {
 
   /** smtp.rejectInvalidHelo: a HELO name that is not a host name or an address literal (logged once either way). */
   const checkHelo = (state: SessionState, session: SMTPServerSession): void => {
+    const { config } = state.settings;
     const helo = session.hostNameAppearsAs ?? '';
     if (isValidHelo(helo)) return;
     if (!state.heloChecked) {
@@ -118,6 +120,7 @@ export function createHandlers(deps: HandlerDeps) {
         'connect',
         async () => {
           const state = stateOf(session);
+          const { config } = state.settings;
           if (deps.isShuttingDown()) throw new SmtpReplyError(Replies.shuttingDown, 'shutting-down');
           const refused = deps.limiter.acquire(state.clientIp);
           if (refused) throw new SmtpReplyError(refused, 'connection-limit');
@@ -135,7 +138,7 @@ export function createHandlers(deps: HandlerDeps) {
     },
 
     onSecure(_socket: unknown, session: SMTPServerSession, cb: Callback): void {
-      if (config.smtp.users.length > 0) session.disabledCommands = [];
+      if (stateOf(session).settings.config.smtp.users.length > 0) session.disabledCommands = [];
       cb();
     },
 
@@ -152,7 +155,7 @@ export function createHandlers(deps: HandlerDeps) {
       cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
     ): void {
       const state = stateOf(session);
-      const user = config.smtp.users.find((u) => u.name === auth.username);
+      const user = state.settings.config.smtp.users.find((u) => u.name === auth.username);
       const password = auth.password ?? '';
       (user
         ? verifyPassword(password, user.password)
@@ -195,7 +198,7 @@ export function createHandlers(deps: HandlerDeps) {
             const refused = await state.checks.mail({
               user: state.user,
               sender: 'null' in sender ? '' : sender.address,
-              trusted: isTrusted(deps.policy, { clientIp: state.clientIp, user: state.user }),
+              trusted: isTrusted(state.settings.policy, { clientIp: state.clientIp, user: state.user }),
             });
             if (refused) throw new SmtpReplyError(refused.reply, refused.reason, refused.detail);
           }
@@ -228,7 +231,7 @@ export function createHandlers(deps: HandlerDeps) {
           );
           if (badEncoding) throw new SmtpReplyError(badEncoding, 'recipient-encoding');
           const verdict = decideRecipient(
-            deps.policy,
+            state.settings.policy,
             { clientIp: state.clientIp, user: state.user },
             address.address,
           );
@@ -246,7 +249,7 @@ export function createHandlers(deps: HandlerDeps) {
               {
                 user: state.user,
                 sender: txn.sender,
-                trusted: isTrusted(deps.policy, { clientIp: state.clientIp, user: state.user }),
+                trusted: isTrusted(state.settings.policy, { clientIp: state.clientIp, user: state.user }),
               },
               { address: verdict.recipient.address, direction: verdict.direction },
             );
@@ -280,7 +283,7 @@ export function createHandlers(deps: HandlerDeps) {
             session.id,
             new SmtpReplyError({ code: 421, enhanced: '4.4.2', text: 'DATA timeout' }, 'data-timeout'),
           ),
-        config.smtp.dataTimeout,
+        state.settings.config.smtp.dataTimeout,
       );
       receiveMessage(deps, state, stream, session).then(
         (id) => {

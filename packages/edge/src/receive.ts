@@ -7,7 +7,7 @@
 import { composeReceived, groupByRoute, isTrusted, Replies, rfc5322Date } from '@moat/policy';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { readData } from './data.js';
-import { type FilterOutcome, runFilters } from './filters.js';
+import { type FilterOutcome, runFilters, type Signer } from './filters.js';
 import { editHeaders } from './header-edits.js';
 import { canonicalLineEndings, headerFacts } from './message.js';
 import { SmtpReplyError } from './smtp-errors.js';
@@ -20,7 +20,7 @@ export async function receiveMessage(
   stream: SMTPServerDataStream,
   session: SMTPServerSession,
 ): Promise<string> {
-  const { config } = deps;
+  const { config, policy, filters, signer } = state.settings;
   const txn = state.txn;
   const read = await readData(stream, config.smtp.maxMessageSize);
   if (txn === null) throw new SmtpReplyError(Replies.tempFailure, 'no-transaction');
@@ -40,7 +40,7 @@ export async function receiveMessage(
   const ctx = { clientIp: state.clientIp, user: state.user };
   const now = new Date();
   const added: string[] = [];
-  const trusted = isTrusted(deps.policy, ctx);
+  const trusted = isTrusted(policy, ctx);
   if (trusted) {
     // Submissions from inside that lack them get Message-ID and Date (RFC 6409 §8).
     if (!facts.hasMessageId) added.push(`Message-ID: <${txn.id}@${config.hostname}>\r\n`);
@@ -49,9 +49,9 @@ export async function receiveMessage(
   const recipients = txn.accepted.flatMap((v) => (v.action === 'accept' ? [v.recipient.address] : []));
   const helo = session.hostNameAppearsAs ?? '';
   const filtered =
-    deps.filters.length === 0
+    filters.length === 0
       ? null
-      : await runFilters(deps.filters, {
+      : await runFilters(filters, {
           queueId: txn.id,
           direction: trusted ? 'outbound' : 'inbound',
           sender: txn.sender,
@@ -118,7 +118,7 @@ export async function receiveMessage(
   });
   const filterHeaders = filtered ? filtered.decision.headers.join('') : '';
   body = Buffer.concat([Buffer.from(received + filterHeaders + added.join(''), 'latin1'), body]);
-  if (trusted && deps.signer) body = await signOutbound(deps, txn, body);
+  if (trusted && signer) body = await signOutbound(deps, signer, txn, body);
   const routes = [...groupByRoute(txn.accepted).values()].map((g) => ({
     routeId: g.route.id,
     recipients: g.recipients,
@@ -169,11 +169,10 @@ function countFilters(deps: HandlerDeps, outcome: FilterOutcome): void {
 /** DKIM-sign an outbound message once, as it is queued: retries send these same bytes. */
 async function signOutbound(
   deps: HandlerDeps,
+  signer: Signer,
   txn: NonNullable<SessionState['txn']>,
   body: Buffer,
 ): Promise<Buffer> {
-  const signer = deps.signer;
-  if (!signer) return body;
   try {
     const signed = await signer.sign(body);
     if (signed === null) return body;

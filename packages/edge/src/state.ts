@@ -17,8 +17,24 @@ export interface Transaction {
   readonly log: Logger;
 }
 
+/**
+ * What a config reload may change while the edge runs: a session takes the settings current
+ * when it connects and keeps them to its end, so a reload takes effect for new sessions.
+ */
+export interface EdgeSettings {
+  readonly config: Readonly<MoatConfig>;
+  readonly policy: RelayPolicy;
+  readonly filters: readonly Filter[];
+  /** DKIM signing of outbound mail (null: none configured). */
+  readonly signer: Signer | null;
+  /** DNS lists, rate limits, recipient validation, greylisting (null: none). */
+  readonly checker: SessionChecker | null;
+}
+
 export interface SessionState {
   readonly id: string;
+  /** The edge's settings when the session started. */
+  readonly settings: EdgeSettings;
   readonly clientIp: string;
   readonly log: Logger;
   /** Holds a connection-limit slot. */
@@ -37,17 +53,12 @@ export interface SessionState {
 
 /** What the session handlers work with. */
 export interface HandlerDeps {
-  readonly config: Readonly<MoatConfig>;
-  readonly policy: RelayPolicy;
+  /** The settings now (a reload replaces them); each session keeps the ones it started with. */
+  readonly settings: () => EdgeSettings;
   readonly spool: Spool;
   readonly log: Logger;
   readonly limiter: ConnectionLimiter;
   readonly memory?: MemoryGuard | undefined;
-  readonly filters: readonly Filter[];
-  /** DKIM signing of outbound mail (null: none configured). */
-  readonly signer?: Signer | null | undefined;
-  /** DNS lists, rate limits, recipient validation, greylisting (null: none). */
-  readonly checker?: SessionChecker | null | undefined;
   readonly counters?: Counters | undefined;
   readonly isShuttingDown: () => boolean;
   /** Close a session after too many errors (needs smtp-server's connection object). */

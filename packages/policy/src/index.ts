@@ -25,6 +25,7 @@ export {
   type RspamdConfig,
   type SpamassassinConfig,
 } from './config-filters.js';
+export { changesNeedingRestart, LIVE_KEYS } from './config-reload.js';
 export { configSchema, type MoatConfig, type MoatConfigInput } from './config-schema.js';
 export type {
   DnsblConfig,

@@ -13,7 +13,7 @@ import {
   RecipientValidator,
   sessionChecker,
 } from '@moat/filters';
-import { compileRelayPolicy, findInbound } from '@moat/policy';
+import { compileRelayPolicy, findInbound, type MoatConfig } from '@moat/policy';
 import type { Keys } from '@moat/spool';
 import {
   assertNoEviction,
@@ -27,6 +27,7 @@ import {
   whenReady,
 } from '@moat/spool';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import type { RoleContext, Service } from '../run-roles.js';
 
 const SWEEP_EVERY_MS = 60_000;
@@ -61,36 +62,17 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
   const spool = spoolFromConfig(config, redis, context.nodeId);
   const memory = new MemoryGuard(redis, config.redis.maxMemoryUsage);
   memory.start();
-  const built = buildFilters(config.filters, {
-    hostname: config.hostname,
-    lookup: lookupThrough(config.dns.servers, config.dns.timeout),
-  });
-  const filterLog = log.child({ role: 'edge' });
-  const monitor = new FilterMonitor(
-    built.probes,
-    {
-      down: (filter, error) =>
-        filterLog.error({ event: 'filter.daemon_down', filter, err: error }, `${filter} does not answer`),
-      up: (filter) => filterLog.info({ event: 'filter.daemon_up', filter }, `${filter} answers again`),
-    },
-    { intervalMs: config.filters.probeInterval },
-  );
-  await monitor.start();
-  if (built.filters.length > 0 || built.signer)
-    filterLog.info(
-      { event: 'edge.filters', filters: built.filters.map((f) => f.name), dkim: built.signer !== null },
-      'content filters on',
-    );
-  const { checker, recipients } = sessionChecks(context, redis, spool.keys);
+  const edgeLog = log.child({ role: 'edge' });
+  let current = await protection(context, config, redis, spool.keys, edgeLog);
   const edge = await startEdge({
     config,
     spool,
-    log: log.child({ role: 'edge' }),
+    log: edgeLog,
     memory,
     counters: context.counters,
-    filters: built.filters,
-    signer: built.signer,
-    checker,
+    filters: current.filters,
+    signer: current.signer,
+    checker: current.checker,
     ...reverseResolver(context),
   });
   const sweeper = setInterval(() => {
@@ -104,13 +86,26 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
   sweeper.unref();
   return {
     name: 'edge',
-    stats: () => ({ sessions: edge.sessions(), ...monitor.stats() }),
-    ready: () => monitor.readiness(),
+    stats: () => ({ sessions: edge.sessions(), ...current.monitor.stats() }),
+    ready: () => current.monitor.readiness(),
+    async reload(next) {
+      // Filters, checks and their clients built anew from the new config; sessions already open
+      // keep the old ones, whose connections close once those sessions can have ended.
+      const previous = current;
+      current = await protection(context, next, redis, spool.keys, edgeLog);
+      edge.reconfigure({
+        config: next,
+        filters: current.filters,
+        signer: current.signer,
+        checker: current.checker,
+      });
+      previous.monitor.stop();
+      setTimeout(() => void previous.close(), Math.min(next.smtp.idleTimeout, 10 * 60_000)).unref();
+    },
     async stop() {
       clearInterval(sweeper);
-      monitor.stop();
-      await recipients?.close();
       await edge.close(Math.min(config.smtp.dataTimeout, 30_000));
+      await current.close();
       memory.stop();
       await spool.close();
       redis.disconnect();
@@ -131,9 +126,49 @@ function reverseResolver(context: RoleContext) {
   };
 }
 
+/** Content filters, DKIM signing, the monitor of the filters' daemons, and the session checks. */
+async function protection(
+  context: RoleContext,
+  config: Readonly<MoatConfig>,
+  redis: Redis,
+  keys: Keys,
+  log: Logger,
+) {
+  const built = buildFilters(config.filters, {
+    hostname: config.hostname,
+    lookup: lookupThrough(config.dns.servers, config.dns.timeout),
+  });
+  const monitor = new FilterMonitor(
+    built.probes,
+    {
+      down: (filter, error) =>
+        log.error({ event: 'filter.daemon_down', filter, err: error }, `${filter} does not answer`),
+      up: (filter) => log.info({ event: 'filter.daemon_up', filter }, `${filter} answers again`),
+    },
+    { intervalMs: config.filters.probeInterval },
+  );
+  await monitor.start();
+  if (built.filters.length > 0 || built.signer)
+    log.info(
+      { event: 'edge.filters', filters: built.filters.map((f) => f.name), dkim: built.signer !== null },
+      'content filters on',
+    );
+  const { checker, recipients } = sessionChecks(context, config, redis, keys);
+  return {
+    filters: built.filters,
+    signer: built.signer,
+    checker,
+    monitor,
+    async close() {
+      monitor.stop();
+      await recipients?.close();
+    },
+  };
+}
+
 /** DNS lists, rate limits, recipient validation and greylisting, when any is configured. */
-function sessionChecks(context: RoleContext, redis: Redis, keys: Keys) {
-  const { config, log, counters } = context;
+function sessionChecks(context: RoleContext, config: Readonly<MoatConfig>, redis: Redis, keys: Keys) {
+  const { log, counters } = context;
   if (!hasSessionChecks(config)) return { checker: null, recipients: null };
   const policy = compileRelayPolicy(config);
   const recipients =
