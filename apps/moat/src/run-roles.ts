@@ -30,6 +30,8 @@ export interface Service {
   stats?(): Record<string, number>;
   /** Checks for /ready beyond Redis (e.g. `filter:clamav`: its daemon answers). */
   ready?(): Record<string, boolean>;
+  /** Things /ready reports without being unready (e.g. acknowledging without replicas). */
+  warnings?(): string[];
   /** A reloaded config (its live keys changed only: see changesNeedingRestart), for new sessions. */
   reload?(config: Readonly<MoatConfig>): Promise<void>;
 }
@@ -48,6 +50,8 @@ export interface RoleContext {
   readonly writeLog: (line: string) => void;
   /** Every role's /ready checks in this process (asked when /ready is, so any start order works). */
   readonly readiness: () => Record<string, boolean>;
+  /** Every role's warnings for /ready. */
+  readonly warnings: () => string[];
 }
 
 export async function runRoles(
@@ -158,6 +162,7 @@ export async function runRoles(
       counters: processCounters,
       writeLog: (line) => destination.write(line),
       readiness: () => Object.assign({}, ...services.map((s) => s.ready?.() ?? {})),
+      warnings: () => services.flatMap((s) => s.warnings?.() ?? []),
     };
     for (const role of roles) services.push(await buildRole(role, context));
     // One heartbeat per process, with every role's figures.

@@ -35,6 +35,8 @@ export interface AdminAppOptions {
   readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer } | null;
   readonly bounce?: BounceHook;
   readonly ready?: () => Promise<Record<string, boolean>> | Record<string, boolean>;
+  /** What /ready reports without being unready. */
+  readonly warnings?: () => string[];
   readonly startedAt?: number;
 }
 
@@ -76,6 +78,7 @@ export async function buildAdminApp(options: AdminAppOptions): Promise<FastifyIn
     startedAt: options.startedAt ?? Date.now(),
     bounce: options.bounce,
     ready: async () => (options.ready ? await options.ready() : {}),
+    warnings: () => options.warnings?.() ?? [],
   };
 
   installErrorHandler(app);

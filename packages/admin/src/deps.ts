@@ -13,6 +13,8 @@ export interface AdminDeps {
   readonly bounce: BounceHook | undefined;
   /** Extra readiness checks (this node's roles), each true when fine. */
   readonly ready: () => Promise<Record<string, boolean>>;
+  /** Conditions /ready reports while still ready (e.g. acknowledging without replicas). */
+  readonly warnings: () => string[];
 }
 
 /** Route ids the config names (inbound routes and the outbound one), sorted. */

@@ -40,6 +40,11 @@ const NODE_STATS: Record<string, { name: string; help: string; type: 'gauge' | '
     type: 'counter',
   },
   load1: { name: 'moat_node_load1', help: 'One-minute load average of the node machine.', type: 'gauge' },
+  replicasMissing: {
+    name: 'moat_redis_replicas_missing',
+    help: 'An edge acknowledging without replicas (redis.whenReplicasMissing: local): 1 while fewer are online than redis.replicas.',
+    type: 'gauge',
+  },
   sessions: {
     name: 'moat_smtp_sessions_active',
     help: 'SMTP sessions open on an edge node.',

@@ -22,6 +22,19 @@ describe('health and readiness', () => {
     });
   });
 
+  test('GET /ready carries warnings without being unready', async () => {
+    const warned = await fx.app({ warnings: () => ['redis: 0 of 1 replicas online'] });
+    const r = await warned.app.inject({ url: '/ready' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({
+      status: 'ready',
+      checks: { redis: true },
+      warnings: ['redis: 0 of 1 replicas online'],
+    });
+    const plain = await fx.app();
+    expect((await plain.app.inject({ url: '/ready' })).json()).not.toHaveProperty('warnings');
+  });
+
   test("GET /ready is 503 when a role's check fails or Redis is gone", async () => {
     let edgeUp = false;
     const { app } = await fx.app({ ready: () => ({ edge: edgeUp }) });

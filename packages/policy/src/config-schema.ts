@@ -42,6 +42,12 @@ const redis = z.preprocess(
     /** local: answer 250 once the primary has the data; replicated: also wait for a replica (WAIT). */
     ack: z.enum(['local', 'replicated']).prefault('local'),
     replicas: positiveInt.prefault(1),
+    /**
+     * With ack replicated, while fewer replicas are online than `replicas` (after a failover
+     * left the new primary alone): refuse (451 until they are back) or local (acknowledge
+     * with the primary's durability, and say so).
+     */
+    whenReplicasMissing: z.enum(['refuse', 'local'], { error: 'must be refuse or local' }).prefault('refuse'),
     /** Deadline for making a message durable before the edge answers 451. */
     timeout: duration.prefault('5s'),
     /** Back-pressure: refuse new mail (452) when used memory passes this share of maxmemory. */

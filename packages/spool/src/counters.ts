@@ -60,6 +60,11 @@ export const METRICS = {
     labels: ['filter'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
   },
+  localAcks: {
+    name: 'moat_messages_acknowledged_local_total',
+    help: 'Messages acknowledged with the primary alone while fewer replicas were online than redis.replicas (redis.whenReplicasMissing: local).',
+    labels: [],
+  },
   dnsblChecks: {
     name: 'moat_dnsbl_checks_total',
     help: 'DNS list checks of connecting clients: listed, clean, or skipped (a site did not answer in time).',

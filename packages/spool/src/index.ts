@@ -69,6 +69,7 @@ export {
 } from './queue-message.js';
 export { RateLimits } from './rate-limits.js';
 export { type CachedRecipient, type CachedRecipientEntry, RecipientCache } from './recipient-cache.js';
+export { type ReplicaEvents, ReplicaWatch } from './replicas.js';
 export { allRouteStatus, pauseRoute, type RouteStatus, resumeRoute, routeStatus } from './routes.js';
 export { type EnqueueInput, Spool, type SpoolOptions, spoolFromConfig } from './spool.js';
 export { type SweepResult, sweepOrphans } from './sweeper.js';

@@ -23,6 +23,13 @@ export interface SpoolOptions {
   readonly maxEvents?: number;
   /** This node's id, written into tracking events. */
   readonly node?: string;
+  /**
+   * With ack 'replicated': when it says fewer replicas are online than `replicas`, acknowledge
+   * with the primary's durability (no WAIT) and call `onLocalAck`; without it, a WAIT that
+   * falls short refuses (451). redis.whenReplicasMissing: local.
+   */
+  readonly replicaWatch?: { readonly missing: boolean; check(): Promise<number | null> } | undefined;
+  readonly onLocalAck?: () => void;
 }
 
 export interface EnqueueInput {
@@ -227,8 +234,19 @@ export class Spool {
     );
     await Promise.all([body, committed, ...jobs]);
     if (this.#options.ack === 'replicated') {
+      const watch = this.#options.replicaWatch;
+      if (watch?.missing) {
+        this.#options.onLocalAck?.();
+        return;
+      }
       const acked = Number(await this.#redis.call('WAIT', this.#options.replicas, this.#options.timeout));
       if (acked < this.#options.replicas) {
+        // A replica that went away just now: with `local`, look again and accept if it is gone.
+        const online = watch ? await watch.check() : null;
+        if (online !== null && online < this.#options.replicas) {
+          this.#options.onLocalAck?.();
+          return;
+        }
         throw new SpoolUnavailableError(
           `only ${acked} of ${this.#options.replicas} replicas confirmed the write`,
         );
@@ -285,7 +303,8 @@ export function spoolFromConfig(
   },
   redis: Redis,
   node: string,
+  extra: Pick<SpoolOptions, 'replicaWatch' | 'onLocalAck'> = {},
 ): Spool {
   const { prefix, timeout, ack, replicas } = config.redis;
-  return new Spool({ redis, prefix, timeout, ack, replicas, node });
+  return new Spool({ redis, prefix, timeout, ack, replicas, node, ...extra });
 }

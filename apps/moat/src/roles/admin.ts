@@ -46,6 +46,7 @@ export async function startAdminRole(context: RoleContext): Promise<Service> {
       https,
       startedAt,
       ready: context.readiness,
+      warnings: context.warnings,
       bounce: operatorBounce(
         {
           spool,

@@ -22,6 +22,7 @@ import {
   MemoryGuard,
   RateLimits,
   RecipientCache,
+  ReplicaWatch,
   spoolFromConfig,
   sweepOrphans,
   whenReady,
@@ -59,7 +60,12 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
       });
     });
   }
-  const spool = spoolFromConfig(config, redis, context.nodeId);
+  const replicas = replicaWatch(context, redis);
+  await replicas?.start();
+  const spool = spoolFromConfig(config, redis, context.nodeId, {
+    replicaWatch: replicas ?? undefined,
+    onLocalAck: () => context.counters.inc('localAcks'),
+  });
   const memory = new MemoryGuard(redis, config.redis.maxMemoryUsage);
   memory.start();
   const edgeLog = log.child({ role: 'edge' });
@@ -86,8 +92,18 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
   sweeper.unref();
   return {
     name: 'edge',
-    stats: () => ({ sessions: edge.sessions(), ...current.monitor.stats() }),
+    stats: () => ({
+      sessions: edge.sessions(),
+      ...current.monitor.stats(),
+      ...(replicas ? { replicasMissing: replicas.missing ? 1 : 0 } : {}),
+    }),
     ready: () => current.monitor.readiness(),
+    warnings: () =>
+      replicas?.missing
+        ? [
+            `redis: ${replicas.connected ?? 0} of ${config.redis.replicas} replicas online; acknowledging with the primary's durability alone (redis.whenReplicasMissing: local)`,
+          ]
+        : [],
     async reload(next) {
       // Filters, checks and their clients built anew from the new config; sessions already open
       // keep the old ones, whose connections close once those sessions can have ended.
@@ -104,6 +120,7 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
     },
     async stop() {
       clearInterval(sweeper);
+      replicas?.stop();
       await edge.close(Math.min(config.smtp.dataTimeout, 30_000));
       await current.close();
       memory.stop();
@@ -209,4 +226,22 @@ function sessionChecks(context: RoleContext, config: Readonly<MoatConfig>, redis
       ),
   });
   return { checker, recipients };
+}
+
+/** redis.ack replicated with whenReplicasMissing local: a watch of the replicas online. */
+function replicaWatch(context: RoleContext, redis: Redis): ReplicaWatch | null {
+  const { config, log } = context;
+  if (config.redis.ack !== 'replicated' || config.redis.whenReplicasMissing !== 'local') return null;
+  return new ReplicaWatch(redis, config.redis.replicas, {
+    missing: (connected, wanted) =>
+      log.error(
+        { event: 'redis.replicas_missing', connected, wanted },
+        "fewer Redis replicas online than redis.replicas: acknowledging with the primary's durability alone",
+      ),
+    back: (connected) =>
+      log.info(
+        { event: 'redis.replicas_back', connected },
+        'Redis replicas are back: waiting for them again',
+      ),
+  });
 }

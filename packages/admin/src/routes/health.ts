@@ -60,7 +60,10 @@ export function registerHealthRoutes(app: FastifyInstance, deps: AdminDeps): voi
       const roles = await withTimeout(deps.ready(), READY_TIMEOUT_MS).catch(() => ({ roles: false }));
       const checks = { redis, ...roles };
       const ready = Object.values(checks).every(Boolean);
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unready', checks });
+      const warnings = deps.warnings();
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'unready', checks, ...(warnings.length > 0 ? { warnings } : {}) });
     },
   );
 }
@@ -70,6 +73,7 @@ const readySchema = {
   properties: {
     status: { type: 'string', enum: ['ready', 'unready'] },
     checks: { type: 'object', additionalProperties: { type: 'boolean' } },
+    warnings: { type: 'array', items: { type: 'string' } },
   },
   required: ['status', 'checks'],
 } as const;
