@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ADMIN_USAGE, adminCommand } from './commands/admin-client.js';
 import { configCheck } from './commands/config-check.js';
+import { policyTest } from './commands/policy-test.js';
 import { reloadCommand } from './commands/reload.js';
 import { userHash } from './commands/user-hash.js';
 import type { Io } from './io.js';
@@ -27,6 +28,8 @@ Tools:
   moat reload --pid PID[,PID] [--config FILE]
                                       check the config, then have running processes re-read it (SIGHUP)
   moat user hash [--password-stdin]   print a password hash for smtp.users
+  moat policy test --ip IP --to ADDR[,ADDR] [--from ADDR] [--helo NAME] [--auth USER] [--json]
+                                      what Moat would answer at each phase, and why (sends no mail)
 
 Without --config, MOAT_CONFIG names the file; without either, the embedded one-machine default is used.
 
@@ -53,6 +56,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   if (command === 'config' && sub === 'check') return configCheck(configFile, io);
   if (command === 'reload') return reloadCommand(values.pid, configFile, io);
+  if (command === 'policy' && sub === 'test') return policyTest(values, configFile, io);
   if (command === 'user' && sub === 'hash') return userHash(values['password-stdin'] === true, io);
   if (ADMIN_COMMANDS.includes(command)) return adminCommand(positionals, values, io);
   io.err(`moat: unknown command "${positionals.join(' ')}"\n\n${USAGE}`);
@@ -68,6 +72,11 @@ function parse(argv: readonly string[]) {
       help: { type: 'boolean', short: 'h' },
       'password-stdin': { type: 'boolean' },
       pid: { type: 'string' },
+      ip: { type: 'string' },
+      helo: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      auth: { type: 'string' },
       // Admin API client options (moat queue|route|track).
       url: { type: 'string' },
       token: { type: 'string' },

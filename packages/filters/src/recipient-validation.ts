@@ -106,8 +106,11 @@ export class RecipientValidator {
     return this.#domains.has(domain.toLowerCase());
   }
 
-  /** The decision for one recipient, or null when its domain has no sources. Rejects only when Redis fails. */
-  async check(address: string): Promise<RecipientCheck | null> {
+  /**
+   * The decision for one recipient, or null when its domain has no sources. Rejects only when
+   * Redis fails. `dryRun`: ask, but keep nothing in the cache (moat policy test).
+   */
+  async check(address: string, options: { dryRun?: boolean } = {}): Promise<RecipientCheck | null> {
     const sources = this.#domains.get(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
     if (sources === undefined) return null;
     if (sources.files.some((f) => f.has(address)))
@@ -131,7 +134,7 @@ export class RecipientValidator {
       ),
     );
     const decision = decideRecipientAnswers(address, answers);
-    if (decision.cache !== null) {
+    if (decision.cache !== null && !options.dryRun) {
       const ttl = decision.cache === 'known' ? this.#config.positiveTtl : this.#config.negativeTtl;
       await this.#cache.set(address, decision.cache, ttl);
     }

@@ -45,6 +45,15 @@ export class Greylist {
     this.#keys = keys;
   }
 
+  /** What the triplet's record says, without making or renewing one (moat policy test). */
+  async peek(triplet: string, times: GreylistTimes, now = Date.now()): Promise<'pass' | 'unknown' | number> {
+    const v = await this.#redis.get(this.#keys.greylist(triplet));
+    if (v === null) return 'unknown';
+    if (v === 'pass') return 'pass';
+    const waited = now - Number(v);
+    return waited >= times.delay ? 'pass' : times.delay - waited;
+  }
+
   /** 0: the triplet may pass; otherwise how many ms until a retry will. */
   check(triplet: string, times: GreylistTimes, now = Date.now()): Promise<number> {
     return this.#redis.moatGreylist(

@@ -30,6 +30,12 @@ export class RateLimits {
     }
   }
 
+  /** How many points `key` has used in the current window, without counting one (moat policy test). */
+  async used(limit: string, key: string, rate: Rate): Promise<number> {
+    const res = await this.#limiter(limit, rate).get(key);
+    return res?.consumedPoints ?? 0;
+  }
+
   #limiter(limit: string, rate: Rate): RateLimiterRedis {
     const id = `${limit}/${rate.count}/${rate.perMs}`;
     let limiter = this.#limiters.get(id);
