@@ -4,7 +4,7 @@
  * search tracking. Skipped, saying why, only when /usr/bin/chromium is not installed.
  */
 import { existsSync } from 'node:fs';
-import { routeStatus } from '@moat/spool';
+import { Heartbeat, routeStatus } from '@moat/spool';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ADMIN_TOKEN, deferJobs, type Fixture, INBOUND, queueMail, startFixture } from './test-app.js';
@@ -64,6 +64,10 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
 
   const routeRow = (page: Page, routeId: string) => page.locator(`#routes tbody tr[data-route="${routeId}"]`);
 
+  /** MOAT_SCREENSHOT_DIR=docs/screenshots (scripts/screenshots.sh) keeps them for the docs. */
+  const shot = (page: Page, name: string) =>
+    page.screenshot({ path: `${process.env.MOAT_SCREENSHOT_DIR ?? '/tmp'}/${name}.png`, fullPage: true });
+
   test('a wrong token is refused and the page stays on the sign-in form', async () => {
     const page = await browser.newPage();
     await signIn(page, 'not-the-right-token-at-all');
@@ -117,11 +121,79 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     const events = await page.locator('#events tbody tr td:nth-child(2)').allTextContents();
     expect(events).toEqual(['deferred', 'received']);
 
-    await page.screenshot({
-      path: `${process.env.MOAT_SCREENSHOT_DIR ?? '/tmp'}/moat-dashboard.png`,
-      fullPage: true,
-    });
+    await shot(page, 'dashboard-routes');
     expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  test('nodes with their Node.js and filter daemons, charts sampled from /metrics, a message timeline with filter verdicts', async () => {
+    const beat = new Heartbeat(spool.redis, spool.keys, () => ({
+      id: 'edge1:4242',
+      hostname: 'edge1',
+      pid: 4242,
+      roles: ['edge'],
+      version: '0.1.0',
+      nodeVersion: 'v24.22.3',
+      startedAt: Date.now() - 3_600_000,
+      stats: { sessions: 7, 'filterUp:clamav': 1, 'filterUp:rspamd': 0 },
+    }));
+    await beat.beat();
+    const filtered = await spool.enqueue({
+      sender: 'news@elsewhere.test',
+      routes: [{ routeId: INBOUND, recipients: ['bob@example.com'] }],
+      body: Buffer.from('Subject: filtered\r\n\r\nhi\r\n'),
+      client: { ip: '198.51.100.1', helo: 'mx.elsewhere.test', user: null, tls: false },
+      filters: [
+        { filter: 'clamav', verdict: 'accept', ms: 3.1, result: { status: 'clean' } },
+        {
+          filter: 'rspamd',
+          verdict: 'tag',
+          ms: 40.2,
+          result: { action: 'add header', score: 7.5, symbols: ['X'] },
+        },
+      ],
+    });
+    const page = await browser.newPage();
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await signIn(page, ADMIN_TOKEN);
+    await page.waitForSelector('#main[data-loaded]');
+    const node = page.locator('#nodes tbody tr[data-node="edge1:4242"] td');
+    expect(await node.allTextContents()).toEqual([
+      'edge1:4242',
+      'edge',
+      '0.1.0',
+      'v24.22.3',
+      '1h 0m',
+      expect.stringMatching(/^\ds ago$/),
+      '7',
+      'clamav up, rspamd DOWN',
+    ]);
+    expect(await node.nth(7).getAttribute('class')).toBe('down');
+    // A first sample at sign-in; the queue chart's figure is the waiting + deferred count.
+    await expect.poll(() => page.getAttribute('#charts', 'data-samples')).not.toBeNull();
+    expect(Number(await page.textContent('#queue-now'))).toBeGreaterThanOrEqual(2);
+    await page.evaluate('refresh()');
+    await expect
+      .poll(async () => Number(await page.getAttribute('#charts', 'data-samples')))
+      .toBeGreaterThanOrEqual(2);
+    expect(await page.locator('#chart-queue polyline').count()).toBe(1);
+    await shot(page, 'dashboard-overview');
+
+    await page.fill('#track-query', 'news@elsewhere.test');
+    await page.click('#track-form button');
+    await expect.poll(() => page.locator('#events tbody tr').count()).toBeGreaterThan(0);
+    const row = page.locator('#events tbody tr').first();
+    expect(await row.locator('td').nth(8).textContent()).toBe(
+      'clamav accept; rspamd tag action=add header score=7.5',
+    );
+    // The message id opens its timeline.
+    await row.locator('a.message').click();
+    await expect.poll(() => page.inputValue('#track-query')).toBe(filtered.id);
+    await expect
+      .poll(() => page.locator('#events tbody tr td:nth-child(2)').allTextContents())
+      .toEqual(['received']);
+    await shot(page, 'dashboard-message');
+    await beat.stop();
     await page.close();
   });
 

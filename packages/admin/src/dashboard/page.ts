@@ -28,6 +28,23 @@ export const DASHBOARD_HTML = `<!doctype html>
 </section>
 
 <main id="main" hidden>
+  <section id="charts">
+    <h2>Throughput and queue <span class="hint">(sampled from /metrics every 10 s since this page opened)</span></h2>
+    <div class="charts">
+      <figure><figcaption>Accepted per minute <b id="rate-in"></b></figcaption><svg id="chart-in" viewBox="0 0 300 60" preserveAspectRatio="none"></svg></figure>
+      <figure><figcaption>Delivered per minute <b id="rate-out"></b></figcaption><svg id="chart-out" viewBox="0 0 300 60" preserveAspectRatio="none"></svg></figure>
+      <figure><figcaption>Queued (waiting + deferred) <b id="queue-now"></b></figcaption><svg id="chart-queue" viewBox="0 0 300 60" preserveAspectRatio="none"></svg></figure>
+    </div>
+  </section>
+
+  <section>
+    <h2>Nodes</h2>
+    <table id="nodes">
+      <thead><tr><th>Node</th><th>Roles</th><th>Version</th><th>Node.js</th><th>Uptime</th><th>Last heartbeat</th><th>Sessions</th><th>Filter daemons</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+
   <section>
     <h2>Routes</h2>
     <table id="routes">
@@ -52,7 +69,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     </form>
     <p id="track-error" class="error" hidden></p>
     <table id="events">
-      <thead><tr><th>Time</th><th>Event</th><th>Message</th><th>Route</th><th>Sender</th><th>Recipients</th><th>Host</th><th>Reply</th></tr></thead>
+      <thead><tr><th>Time</th><th>Event</th><th>Message</th><th>Route</th><th>Sender</th><th>Recipients</th><th>Host</th><th>Reply</th><th>Filters</th></tr></thead>
       <tbody></tbody>
     </table>
   </section>
@@ -79,4 +96,11 @@ td.empty { color: #889; font-style: italic; }
 .hint { color: #667; font-size: .85rem; }
 button { cursor: pointer; }
 input { padding: .25rem .4rem; min-width: 20rem; }
+.charts { display: flex; gap: 1rem; flex-wrap: wrap; }
+figure { margin: 0; flex: 1; min-width: 14rem; }
+figcaption { font-size: .85rem; color: #556; margin-bottom: .2rem; }
+svg { width: 100%; height: 60px; background: #f6f7f9; border: 1px solid #eceef1; }
+svg polyline { fill: none; stroke: #2d6cdf; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
+a.message { color: #2d6cdf; cursor: pointer; text-decoration: underline; }
+.down { color: #b00020; font-weight: 600; }
 `;

@@ -61,6 +61,82 @@ function age(seconds) {
 
 function when(ms) { return ms ? new Date(ms).toISOString().replace('T', ' ').replace(/\\.\\d+Z$/, 'Z') : ''; }
 
+// /metrics (public text) sampled at every refresh: a history since the page opened.
+const samples = [];
+function metricSum(text, name, match) {
+  let sum = 0;
+  for (const line of text.split('\\n')) {
+    if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+    if (match && !match.test(line)) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(value)) sum += value;
+  }
+  return sum;
+}
+
+function drawChart(svg, values) {
+  svg.replaceChildren();
+  if (values.length < 2) return;
+  const max = Math.max(1, ...values);
+  const points = values.map((v, i) => (i / (values.length - 1)) * 300 + ',' + (58 - (v / max) * 56)).join(' ');
+  const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+  line.setAttribute('points', points);
+  svg.appendChild(line);
+}
+
+async function loadMetrics() {
+  const res = await fetch('/metrics');
+  const text = await res.text();
+  samples.push({
+    at: Date.now(),
+    accepted: metricSum(text, 'moat_messages_accepted_total'),
+    delivered: metricSum(text, 'moat_deliveries_total', /result="delivered"/),
+    queued: metricSum(text, 'moat_queue_jobs', /state="(waiting|deferred)"/),
+  });
+  if (samples.length > 90) samples.shift();
+  const perMinute = (key) =>
+    samples.slice(1).map((s, i) => Math.max(0, ((s[key] - samples[i][key]) / Math.max(1, s.at - samples[i].at)) * 60000));
+  const inRates = perMinute('accepted');
+  const outRates = perMinute('delivered');
+  drawChart($('chart-in'), inRates);
+  drawChart($('chart-out'), outRates);
+  drawChart($('chart-queue'), samples.map((s) => s.queued));
+  $('rate-in').textContent = inRates.length ? Math.round(inRates[inRates.length - 1]) + '/min' : '';
+  $('rate-out').textContent = outRates.length ? Math.round(outRates[outRates.length - 1]) + '/min' : '';
+  $('queue-now').textContent = String(samples[samples.length - 1].queued);
+  $('charts').dataset.samples = String(samples.length);
+}
+
+async function loadNodes() {
+  const { nodes } = await api('GET', '/nodes');
+  const now = Date.now();
+  fill($('nodes'), nodes, 8, (row, n) => {
+    row.dataset.node = n.id;
+    cell(row, n.id);
+    cell(row, n.roles.join(', '));
+    cell(row, n.version);
+    cell(row, n.nodeVersion || '');
+    cell(row, age(n.uptimeSeconds));
+    cell(row, n.lastSeen ? age((now - n.lastSeen) / 1000) + ' ago' : '');
+    cell(row, n.stats.sessions === undefined ? '' : n.stats.sessions, 'num');
+    const daemons = Object.entries(n.stats).filter(([k]) => k.startsWith('filterUp:'));
+    const td = cell(row, daemons.map(([k, v]) => k.slice(9) + (v ? ' up' : ' DOWN')).join(', '));
+    if (daemons.some(([, v]) => !v)) td.className = 'down';
+  });
+}
+
+function filterSummary(filters) {
+  return (filters || [])
+    .map((f) => {
+      const r = f.result || {};
+      const detail = ['signature', 'action', 'score', 'spf', 'dkim', 'dmarc', 'error']
+        .filter((k) => r[k] !== undefined && typeof r[k] !== 'object')
+        .map((k) => k + '=' + r[k]);
+      return [f.filter, f.verdict].concat(detail).join(' ');
+    })
+    .join('; ');
+}
+
 async function loadRoutes() {
   const { routes } = await api('GET', '/routes');
   fill($('routes'), routes, 10, (row, r) => {
@@ -119,15 +195,25 @@ async function track(event) {
   $('track-error').hidden = true;
   try {
     const { events } = await api('GET', '/tracking?limit=100&' + trackingQuery($('track-query').value));
-    fill($('events'), events, 8, (row, e) => {
+    fill($('events'), events, 9, (row, e) => {
       cell(row, when(e.time));
       cell(row, e.type);
-      cell(row, e.messageId);
+      // A message id opens that message's timeline.
+      const id = cell(row, '');
+      const link = document.createElement('a');
+      link.className = 'message';
+      link.textContent = e.messageId;
+      link.addEventListener('click', () => {
+        $('track-query').value = e.messageId;
+        $('track-form').requestSubmit();
+      });
+      id.appendChild(link);
       cell(row, e.routeId);
       cell(row, e.sender === '' ? '<>' : e.sender);
       cell(row, (e.recipients || []).join(', '));
       cell(row, e.host);
       cell(row, e.reply);
+      cell(row, filterSummary(e.filters));
     });
   } catch (err) {
     if (err.message === 'unauthorized') return;
@@ -138,7 +224,7 @@ async function track(event) {
 
 async function refresh() {
   try {
-    await Promise.all([loadRoutes(), loadDeferred()]);
+    await Promise.all([loadRoutes(), loadDeferred(), loadNodes(), loadMetrics()]);
     $('main').dataset.loaded = String(Date.now());
     if (!$('status').textContent) status('Updated ' + new Date().toLocaleTimeString());
   } catch (err) {
