@@ -11,6 +11,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { type Principal, type Scope, tokenChecker } from './auth.js';
 import type { AdminDeps } from './deps.js';
 import { errorBody, installErrorHandler } from './errors.js';
+import { boardAuthorization, registerBullBoard } from './routes/bull-board.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
@@ -106,6 +107,8 @@ export async function buildAdminApp(options: AdminAppOptions): Promise<FastifyIn
   registerRecipientRoutes(app, deps);
   registerSelftestRoutes(app, deps);
   registerDashboardRoutes(app);
+  const stopBoard = await registerBullBoard(app, deps);
+  app.addHook('onClose', async () => stopBoard());
   app.get('/openapi.json', { schema: { hide: true }, config: { auth: 'read' } }, async () => app.swagger());
   await app.ready();
   return app;
@@ -124,7 +127,10 @@ function installAuth(app: FastifyInstance, tokens: MoatConfig['admin']['tokens']
     // Unknown URLs answer 404 only to a valid token, so they reveal nothing either.
     const needed: Scope =
       declared ?? (request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'admin');
-    const result = check(request.headers.authorization, needed);
+    // bull-board's own page requests carry the token in its cookie (routes/bull-board.ts).
+    const authorization =
+      request.headers.authorization ?? boardAuthorization(request.url, request.headers.cookie);
+    const result = check(authorization, needed);
     if (!result.ok) {
       if (result.status === 401) reply.header('www-authenticate', 'Bearer realm="moat"');
       return reply.code(result.status).send(errorBody(result.status, result.message));

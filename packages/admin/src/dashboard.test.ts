@@ -7,7 +7,15 @@ import { existsSync } from 'node:fs';
 import { Heartbeat, routeStatus } from '@moat/spool';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ADMIN_TOKEN, deferJobs, type Fixture, INBOUND, queueMail, startFixture } from './test-app.js';
+import {
+  ADMIN_TOKEN,
+  deferJobs,
+  type Fixture,
+  INBOUND,
+  queueMail,
+  READ_TOKEN,
+  startFixture,
+} from './test-app.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -195,6 +203,37 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     await shot(page, 'dashboard-message');
     await beat.stop();
     await page.close();
+  });
+
+  test('bull-board: opened from the dashboard with the token as a cookie, the route queues listed; no cookie, no entry', async () => {
+    const page = await browser.newPage();
+    await signIn(page, ADMIN_TOKEN);
+    await page.waitForSelector('#main[data-loaded]');
+    await page.click('#queues');
+    await page.waitForURL(`${base}/bull-board**`);
+    await expect.poll(() => page.locator('body').textContent(), { timeout: 15_000 }).toContain(INBOUND);
+    expect(await page.locator('body').textContent()).toContain('Moat queues');
+    await shot(page, 'bull-board');
+    const cookies = await page.context().cookies();
+    expect(cookies.find((c) => c.name === 'moat_board')).toMatchObject({
+      path: '/bull-board',
+      httpOnly: true,
+      sameSite: 'Strict',
+    });
+    await page.close();
+    // Without the cookie (or a bearer token), bull-board's API refuses.
+    const api = await fetch(`${base}/bull-board/api/queues`);
+    expect(api.status).toBe(401);
+    const read = await fetch(`${base}/bull-board/api/queues`, {
+      headers: { cookie: `moat_board=${READ_TOKEN}` },
+    });
+    expect(read.status).toBe(200);
+    // A read token sees but does not act.
+    const act = await fetch(`${base}/bull-board/api/queues/x/clean/completed`, {
+      method: 'PUT',
+      headers: { cookie: `moat_board=${READ_TOKEN}` },
+    });
+    expect(act.status).toBe(403);
   });
 
   test('mail data is shown as text, never as HTML', async () => {

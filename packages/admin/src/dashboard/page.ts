@@ -13,6 +13,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <header>
   <h1>Moat</h1>
   <span id="status" role="status"></span>
+  <button id="queues" type="button" hidden>Queues (bull-board)</button>
   <button id="logout" type="button" hidden>Sign out</button>
 </header>
 

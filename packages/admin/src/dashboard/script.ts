@@ -12,6 +12,7 @@ function showLogin(message) {
   sessionStorage.removeItem(TOKEN_KEY);
   $('main').hidden = true;
   $('logout').hidden = true;
+  $('queues').hidden = true;
   $('login').hidden = false;
   $('login-error').hidden = !message;
   $('login-error').textContent = message || '';
@@ -236,6 +237,7 @@ async function start() {
   $('login').hidden = true;
   $('main').hidden = false;
   $('logout').hidden = false;
+  $('queues').hidden = false;
   await refresh();
 }
 
@@ -252,6 +254,15 @@ document.addEventListener('DOMContentLoaded', () => {
     }
   });
   $('logout').addEventListener('click', () => showLogin(''));
+  // bull-board's page cannot send the bearer token: it gets it as a cookie for its path.
+  $('queues').addEventListener('click', async () => {
+    try {
+      await api('POST', '/bull-board/session');
+      window.location.assign('/bull-board');
+    } catch (err) {
+      if (err.message !== 'unauthorized') status('Could not open bull-board: ' + err.message);
+    }
+  });
   $('track-form').addEventListener('submit', track);
   setInterval(() => { if (!$('main').hidden) refresh(); }, 10000);
   if (sessionStorage.getItem(TOKEN_KEY)) start(); else showLogin('');
