@@ -5,6 +5,7 @@
  * file, a real slapd and an SMTP callout to the route's smart host, envelope hygiene; then rate
  * limits and greylisting enforced together by two edges sharing one Redis.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -246,6 +247,16 @@ describe('recipient validation', () => {
       .poll(() => rcpt(single.port, '198.51.100.4', 'frank@example.net'), { timeout: 5000 })
       .toMatch(/^250/);
   });
+});
+
+test('the image health check reaches an edge behind the PROXY protocol with smtp+proxy://', async () => {
+  const check = path.resolve(import.meta.dirname, '../../apps/moat/bin/healthcheck.mjs');
+  const r = spawnSync(process.execPath, [check], {
+    env: { PATH: process.env.PATH ?? '', MOAT_HEALTHCHECK: `smtp+proxy://127.0.0.1:${single.port}` },
+    encoding: 'utf8',
+  });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
 });
 
 describe('envelope hygiene', () => {

@@ -3,6 +3,8 @@
 // the process answers, 1 otherwise, within 5 s. What to ask comes from MOAT_HEALTHCHECK:
 //   http://127.0.0.1:8025/health   (the default) a 200 from the admin API
 //   smtp://127.0.0.1:25             a 220 greeting from the SMTP edge (then QUIT)
+//   smtp+proxy://127.0.0.1:25       the same, after a "PROXY UNKNOWN" line, for an edge with
+//                                   smtp.proxyProtocol (127.0.0.1 in smtp.trustedProxies)
 import net from 'node:net';
 
 const target = new URL(process.env.MOAT_HEALTHCHECK || 'http://127.0.0.1:8025/health');
@@ -12,8 +14,9 @@ const fail = (why) => {
 };
 setTimeout(() => fail('no answer in 5 s'), 5000).unref();
 
-if (target.protocol === 'smtp:') {
+if (target.protocol === 'smtp:' || target.protocol === 'smtp+proxy:') {
   const socket = net.connect(Number(target.port || 25), target.hostname.replace(/^\[|\]$/g, ''));
+  if (target.protocol === 'smtp+proxy:') socket.write('PROXY UNKNOWN\r\n');
   let greeting = '';
   socket.on('data', (chunk) => {
     greeting += chunk.toString('latin1');
@@ -29,5 +32,5 @@ if (target.protocol === 'smtp:') {
     (err) => fail(err.cause?.code ?? err.message),
   );
 } else {
-  fail('MOAT_HEALTHCHECK must be an http://, https:// or smtp:// URL');
+  fail('MOAT_HEALTHCHECK must be an http://, https://, smtp:// or smtp+proxy:// URL');
 }
