@@ -47,6 +47,8 @@ if $want_test_tools; then
   have buildah || apt_packages+=(buildah)
   have podman || apt_packages+=(podman uidmap)
   have mmdebstrap || apt_packages+=(mmdebstrap)
+  # Kubernetes manifests are rendered with kubectl's kustomize (Debian: kubernetes-client).
+  have kubectl || apt_packages+=(kubernetes-client)
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

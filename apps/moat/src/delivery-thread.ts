@@ -52,7 +52,11 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
     port.close();
     return;
   }
-  const stats = () => send({ type: 'stats', stats: { deliveryRoutes: delivery.routes().length } });
+  const stats = () =>
+    send({
+      type: 'stats',
+      stats: { deliveryRoutes: delivery.routes().length, activeJobs: delivery.active() },
+    });
   const timer = setInterval(stats, STATS_EVERY_MS);
   send({ type: 'ready' });
   stats();

@@ -6,7 +6,7 @@
 
 import { hostname } from 'node:os';
 import { changesNeedingRestart, type MoatConfig } from '@moat/policy';
-import { Counters, connect, Heartbeat, keysFor, processStats } from '@moat/spool';
+import { Counters, connect, Heartbeat, keysFor, processStats, whenReady } from '@moat/spool';
 import type { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from './config-load.js';
@@ -177,6 +177,9 @@ export async function runRoles(
       startedAt,
       stats: Object.assign(processStats(), ...services.map((s) => s.stats?.() ?? {})),
     }));
+    // The first beat must not go out before this connection is up (it has no offline queue):
+    // then a node is in /nodes as soon as it logs moat.ready.
+    await whenReady(redis, 5000).catch(() => {});
     await heartbeat.start();
   } catch (err) {
     log.fatal({ event: 'moat.start_failed', err }, 'moat could not start');

@@ -61,10 +61,13 @@ export class MetricsCollector {
   readonly #spool: Spool;
   readonly #routes: () => string[];
   readonly #process = new Registry();
+  readonly #backpressure: number;
 
-  constructor(spool: Spool, nodeId: string, routes: () => string[]) {
+  /** `backpressure`: redis.maxMemoryUsage, exported so alerts need not assume it. */
+  constructor(spool: Spool, nodeId: string, routes: () => string[], backpressure = 0.9) {
     this.#spool = spool;
     this.#routes = routes;
+    this.#backpressure = backpressure;
     this.#process.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.#process });
   }
@@ -116,6 +119,12 @@ export class MetricsCollector {
         help: 'Redis maxmemory (0 = no limit).',
         type: 'gauge',
         samples: [{ labels: {}, value: memory.max }],
+      },
+      {
+        name: 'moat_redis_memory_backpressure_ratio',
+        help: 'redis.maxMemoryUsage: the share of maxmemory at which edges answer 452 to new mail.',
+        type: 'gauge',
+        samples: [{ labels: {}, value: this.#backpressure }],
       },
       ...counterFamilies(samples),
       ...nodeFamilies(nodes),

@@ -38,6 +38,8 @@ export interface DeliveryOptions {
 export interface DeliveryService {
   /** Route ids that have a worker in this process. */
   routes(): string[];
+  /** Deliveries in progress now. */
+  active(): number;
   /** SMTP connections opened so far. */
   connectionsOpened(): number;
   stop(): Promise<void>;
@@ -82,7 +84,7 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
       log.error({ event: 'delivery.route_invalid', route: routeId, err }, `cannot deliver route ${routeId}`);
       return;
     }
-    const worker = startRouteWorker(spool.keys, routeId, processor, {
+    const worker = startRouteWorker(spool.keys, routeId, counted, {
       connection: redis,
       concurrency: d.concurrency,
       lockDuration: d.lockDuration,
@@ -124,6 +126,17 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
     log,
   });
 
+  // Deliveries in progress in this process, for the heartbeat (moat_worker_active_jobs).
+  let active = 0;
+  const counted: typeof processor = async (...args) => {
+    active++;
+    try {
+      return await processor(...args);
+    } finally {
+      active--;
+    }
+  };
+
   const scan = async () => {
     try {
       for (const routeId of await spool.knownRoutes()) ensureRoute(routeId);
@@ -139,6 +152,7 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
 
   return {
     routes: () => [...workers.keys()],
+    active: () => active,
     connectionsOpened: () => pool.opened,
     async stop() {
       if (stopping) return;

@@ -277,6 +277,7 @@ export function createHandlers(deps: HandlerDeps) {
     ): void {
       const state = stateOf(session);
       state.inData = true;
+      const dataStarted = performance.now();
       const timer = setTimeout(
         () =>
           deps.disconnect(
@@ -291,6 +292,7 @@ export function createHandlers(deps: HandlerDeps) {
           state.inData = false;
           state.txn = null;
           deps.counters?.inc('accepted');
+          deps.counters?.observe('acceptDuration', {}, (performance.now() - dataStarted) / 1000);
           cb(null, replyText(queued(id)));
         },
         (err: unknown) => {

@@ -49,6 +49,12 @@ export const METRICS = {
     labels: ['route'],
     buckets: [1, 5, 15, 60, 300, 900, 3600, 14_400, 86_400, 432_000],
   },
+  acceptDuration: {
+    name: 'moat_accept_duration_seconds',
+    help: 'From the DATA command to the answer: receiving the message, the filters, making it durable (accepted messages).',
+    labels: [],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  },
   filterVerdicts: {
     name: 'moat_filter_verdicts_total',
     help: "Each filter's verdict per message: accept, tag, tempfail, reject, or error (no answer).",

@@ -20,7 +20,7 @@ export async function startWorkerRole(context: RoleContext): Promise<Service> {
   return {
     name: 'worker',
     stop: () => delivery.stop(),
-    stats: () => ({ deliveryRoutes: delivery.routes().length }),
+    stats: () => ({ deliveryRoutes: delivery.routes().length, activeJobs: delivery.active() }),
   };
 }
 

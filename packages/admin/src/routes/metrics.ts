@@ -5,7 +5,12 @@ import { configuredRoutes } from '../deps.js';
 import { MetricsCollector } from '../metrics.js';
 
 export function registerMetricsRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const collector = new MetricsCollector(deps.spool, deps.nodeId, () => configuredRoutes(deps));
+  const collector = new MetricsCollector(
+    deps.spool,
+    deps.nodeId,
+    () => configuredRoutes(deps),
+    deps.config.redis.maxMemoryUsage,
+  );
   app.addHook('onClose', async () => collector.close());
   app.get(
     '/metrics',
