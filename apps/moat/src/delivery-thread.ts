@@ -34,7 +34,7 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
   );
   // The thread's share of the cluster-wide metrics: increments add up in Redis with the rest.
   const redis = connect({ url: redisUrl, name: `moat-worker-metrics:${nodeId}` }, 'worker');
-  const counters = new Counters(redis, keysFor(config.redis.prefix));
+  const counters = new Counters(redis, keysFor(config.redis.prefix, config.redis.partitions));
   counters.start();
   let delivery: Awaited<ReturnType<typeof startDelivery>>;
   try {

@@ -6,8 +6,15 @@
 
 import { hostname } from 'node:os';
 import { changesNeedingRestart, type MoatConfig } from '@moat/policy';
-import { Counters, connect, Heartbeat, keysFor, processStats, whenReady } from '@moat/spool';
-import type { Redis } from 'ioredis';
+import {
+  Counters,
+  connect,
+  Heartbeat,
+  keysFor,
+  processStats,
+  type RedisClient,
+  whenReady,
+} from '@moat/spool';
 import pino, { type Logger } from 'pino';
 import { loadConfig } from './config-load.js';
 import type { Io } from './io.js';
@@ -119,7 +126,7 @@ export async function runRoles(
     log.info({ event: 'config.reloaded', source: loaded.source }, 'config reloaded');
   };
   let localRedis: LocalRedis | null = null;
-  let processRedis: Redis | null = null;
+  let processRedis: RedisClient | null = null;
   let heartbeat: Heartbeat | null = null;
   let counters: Counters | null = null;
   const services: Service[] = [];
@@ -143,7 +150,7 @@ export async function runRoles(
       );
     }
     const nodeId = `${hostname()}:${process.pid}`;
-    const keys = keysFor(config.redis.prefix);
+    const keys = keysFor(config.redis.prefix, config.redis.partitions);
     const redis = connect(
       { url: redisUrl, commandTimeout: config.redis.timeout, name: `moat:${nodeId}` },
       'producer',

@@ -15,7 +15,7 @@ import {
   type RelayPolicy,
   type Route,
 } from '@moat/policy';
-import { type DeliveryJob, newMessageId, type Spool } from '@moat/spool';
+import type { DeliveryJob, Spool } from '@moat/spool';
 import type { Logger } from 'pino';
 
 export interface BounceContext {
@@ -72,7 +72,7 @@ export async function sendReport(
   const route = routeForSender(ctx.policy, job.sender);
   if (route === null) return drop(`no route to the sender ${job.sender}`, 'delivery.dsn_dropped');
 
-  const id = newMessageId();
+  const id = ctx.spool.newMessageId();
   const dsn = composeDsn({
     action: report.action,
     reportingMta: ctx.hostname,

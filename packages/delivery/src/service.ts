@@ -1,8 +1,12 @@
 /**
- * The delivery service of one worker process: a BullMQ worker per route (the config's routes,
- * the outbound route, and every route that ever had mail in Redis, checked again periodically),
- * one connection pool, one resolver. `stop()` lets active deliveries finish (bounded), then
- * closes everything it opened.
+ * The delivery service of one worker process: a BullMQ worker per route and partition (the
+ * config's routes, the outbound route, and every route that ever had mail in Redis; the
+ * partitions of delivery.partitions, or all; both checked again periodically), one connection
+ * pool, one resolver. `stop()` lets active deliveries finish (bounded), then closes everything
+ * it opened.
+ *
+ * delivery.concurrency is per route in the process: it is shared out over the partitions it
+ * delivers from (at least one slot each), since mail is spread evenly over them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -12,8 +16,16 @@ import {
   parseDestination,
   type RelayPolicy,
   type Route,
+  selectPartitions,
 } from '@moat/policy';
-import { type Counters, connect, spoolFromConfig, startRouteWorker, whenReady } from '@moat/spool';
+import {
+  type Counters,
+  connect,
+  followPause,
+  spoolFromConfig,
+  startRouteWorker,
+  whenReady,
+} from '@moat/spool';
 import type { Logger } from 'pino';
 import { DnsResolver } from './dns-resolver.js';
 import { ConnectionPool } from './pool.js';
@@ -38,6 +50,8 @@ export interface DeliveryOptions {
 export interface DeliveryService {
   /** Route ids that have a worker in this process. */
   routes(): string[];
+  /** The partitions this process delivers from. */
+  partitions(): number[];
   /** Deliveries in progress now. */
   active(): number;
   /** SMTP connections opened so far. */
@@ -72,36 +86,77 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
     maxMessages: d.maxMessagesPerConnection,
     idleTimeout: options.idleTimeout ?? 5000,
   });
-  const workers = new Map<string, ReturnType<typeof startRouteWorker>>();
+  // Route id → partition → its worker (null while it starts).
+  type RouteWorker = ReturnType<typeof startRouteWorker>;
+  const workers = new Map<string, Map<number, RouteWorker | null>>();
+  let partitions = selectPartitions(d.partitions, spool.partitions().length - 1);
   let stopping = false;
 
+  const startPartition = (
+    routeId: string,
+    partition: number,
+    started: Map<number, RouteWorker | null>,
+  ): void => {
+    started.set(partition, null);
+    // A queue that appeared after its route was paused waits too.
+    void followPause(spool, routeId, partition)
+      .catch((err: unknown) =>
+        log.warn(
+          { event: 'delivery.pause_check_failed', route: routeId, partition, err },
+          'could not check pause',
+        ),
+      )
+      .then(() => {
+        if (stopping) return;
+        const worker = startRouteWorker(spool.partitionKeys(partition), routeId, counted, {
+          connection: redis,
+          concurrency: Math.max(1, Math.ceil(d.concurrency / partitions.length)),
+          lockDuration: d.lockDuration,
+          stalledInterval: d.stalledInterval,
+          name: options.nodeId,
+        });
+        worker.on('error', (err) =>
+          log.warn({ event: 'delivery.worker_error', route: routeId, partition, err }, err.message),
+        );
+        worker.on('failed', (job, err) =>
+          log.error(
+            { event: 'delivery.job_failed', route: routeId, partition, job: job?.id, err },
+            'a delivery job failed',
+          ),
+        );
+        workers.get(routeId)?.set(partition, worker);
+      });
+  };
+
   const ensureRoute = (routeId: string): void => {
-    if (stopping || workers.has(routeId)) return;
-    let route: Route;
-    try {
-      route = routeFor(policy, config, routeId);
-    } catch (err) {
-      log.error({ event: 'delivery.route_invalid', route: routeId, err }, `cannot deliver route ${routeId}`);
-      return;
+    if (stopping) return;
+    let started = workers.get(routeId);
+    if (started === undefined) {
+      let route: Route;
+      try {
+        route = routeFor(policy, config, routeId);
+      } catch (err) {
+        log.error(
+          { event: 'delivery.route_invalid', route: routeId, err },
+          `cannot deliver route ${routeId}`,
+        );
+        return;
+      }
+      started = new Map();
+      workers.set(routeId, started);
+      log.info(
+        {
+          event: 'delivery.route_started',
+          route: routeId,
+          hops: route.hops.length,
+          tls: route.tls,
+          partitions: partitions.length,
+        },
+        `delivering route ${routeId}`,
+      );
     }
-    const worker = startRouteWorker(spool.keys, routeId, counted, {
-      connection: redis,
-      concurrency: d.concurrency,
-      lockDuration: d.lockDuration,
-      stalledInterval: d.stalledInterval,
-      name: options.nodeId,
-    });
-    worker.on('error', (err) =>
-      log.warn({ event: 'delivery.worker_error', route: routeId, err }, err.message),
-    );
-    worker.on('failed', (job, err) =>
-      log.error({ event: 'delivery.job_failed', route: routeId, job: job?.id, err }, 'a delivery job failed'),
-    );
-    workers.set(routeId, worker);
-    log.info(
-      { event: 'delivery.route_started', route: routeId, hops: route.hops.length, tls: route.tls },
-      `delivering route ${routeId}`,
-    );
+    for (const partition of partitions)
+      if (!started.has(partition)) startPartition(routeId, partition, started);
   };
 
   const processor = makeProcessor({
@@ -139,11 +194,24 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
 
   const scan = async () => {
     try {
+      // Partitions an edge placed mail in since (redis.partitions raised somewhere).
+      const seen = await spool.refreshLayout(true);
+      const next = selectPartitions(d.partitions, seen.length - 1);
+      if (next.length !== partitions.length) {
+        log.info(
+          { event: 'delivery.partitions', partitions: next },
+          `delivering from ${next.length} partitions`,
+        );
+        partitions = next;
+        for (const routeId of workers.keys()) ensureRoute(routeId);
+      }
       for (const routeId of await spool.knownRoutes()) ensureRoute(routeId);
     } catch (err) {
       log.warn({ event: 'delivery.route_scan_failed', err }, 'could not list routes');
     }
   };
+  await spool.refreshLayout(true).catch(() => {});
+  partitions = selectPartitions(d.partitions, spool.partitions().length - 1);
   for (const routeId of policy.routes.keys()) ensureRoute(routeId);
   ensureRoute(policy.outbound.id);
   await scan();
@@ -152,6 +220,7 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
 
   return {
     routes: () => [...workers.keys()],
+    partitions: () => [...partitions],
     active: () => active,
     connectionsOpened: () => pool.opened,
     async stop() {
@@ -159,7 +228,9 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
       stopping = true;
       clearInterval(timer);
       log.info({ event: 'delivery.stopping', routes: workers.size }, 'waiting for active deliveries');
-      const all = [...workers.values()];
+      const all = [...workers.values()].flatMap((byPartition) =>
+        [...byPartition.values()].filter((w): w is RouteWorker => w !== null),
+      );
       const graceful = await within(options.stopTimeout ?? 30_000, Promise.all(all.map((w) => w.close())));
       if (!graceful) {
         // Their jobs stay locked until lockDuration passes; then another worker takes them.

@@ -12,7 +12,14 @@ import {
   type MoatConfigInput,
   parseConfig,
 } from '@moat/policy';
-import { connect, type MessageMeta, Spool, searchEvents, type TrackingEvent, whenReady } from '@moat/spool';
+import {
+  connect,
+  type MessageMeta,
+  Spool,
+  searchMessageEvents,
+  type TrackingEvent,
+  whenReady,
+} from '@moat/spool';
 import {
   type DnsServer,
   type RedisServer,
@@ -70,7 +77,11 @@ export async function startHarness(): Promise<Harness> {
       const r = parseConfig({
         hostname: 'relay.test',
         ...input,
-        redis: { url: redis.url, prefix: `d${process.pid}x${++prefixes}` },
+        redis: {
+          ...(typeof input.redis === 'object' && input.redis !== null ? input.redis : {}),
+          url: redis.url,
+          prefix: `d${process.pid}x${++prefixes}`,
+        },
         dns: { servers: [dns.server], timeout: '300ms' },
       });
       if (!r.ok) throw new Error(`bad test config: ${JSON.stringify(r.errors)}`);
@@ -113,6 +124,7 @@ async function startRunning(
   const spool = new Spool({
     redis: producer,
     prefix: config.redis.prefix,
+    partitions: config.redis.partitions,
     timeout: 5000,
     ack: 'local',
     replicas: 1,
@@ -127,7 +139,7 @@ async function startRunning(
     stopTimeout: 5000,
   });
   const policy = compileRelayPolicy(config);
-  const events = (messageId: string) => searchEvents(producer, spool.keys.events, { messageId, limit: 1000 });
+  const events = (messageId: string) => searchMessageEvents(spool, { messageId, limit: 1000 });
   return {
     config,
     service,
@@ -159,7 +171,7 @@ async function startRunning(
     async waitForEvent(pred, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const all = await searchEvents(producer, spool.keys.events, { limit: 10_000 });
+        const all = await searchMessageEvents(spool, { limit: 10_000 });
         const found = all.find(pred);
         if (found) return found;
         if (Date.now() > deadline) {

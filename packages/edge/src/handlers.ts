@@ -17,7 +17,7 @@ import {
   Replies,
   replyText,
 } from '@moat/policy';
-import { lazyChild, newMessageId } from '@moat/spool';
+import { lazyChild } from '@moat/spool';
 import type {
   SMTPServerAddress,
   SMTPServerAuthentication,
@@ -202,7 +202,7 @@ export function createHandlers(deps: HandlerDeps) {
             });
             if (refused) throw new SmtpReplyError(refused.reply, refused.reason, refused.detail);
           }
-          const id = newMessageId();
+          const id = deps.spool.newMessageId();
           const seq = ++state.txnCount;
           state.txn = {
             id,

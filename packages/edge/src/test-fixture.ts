@@ -3,16 +3,16 @@
  * message and its queue id. Tests talk to the edge with @moat/testkit's RawSmtp.
  */
 import { configSchema, type MoatConfigInput } from '@moat/policy';
+import type { RedisClient } from '@moat/spool';
 import { connect, Spool, whenReady } from '@moat/spool';
 import { type RedisServer, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { type Edge, type EdgeOptions, startEdge } from './edge.js';
 
 export interface TestEdge {
   readonly edge: Edge;
   readonly spool: Spool;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly port: number;
   close(): Promise<void>;
 }

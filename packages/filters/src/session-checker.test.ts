@@ -3,15 +3,15 @@
  * who is exempt from what, per-user and per-sender-domain limits, and which phase refuses.
  */
 import { parseConfig } from '@moat/policy';
-import { connect, Greylist, keysFor, RateLimits, whenReady } from '@moat/spool';
+import { connect, Greylist, keysFor, RateLimits, type RedisClient, whenReady } from '@moat/spool';
 import { type DnsServer, type RedisServer, startDns, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
+
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DnsblChecker } from './dnsbl-lookup.js';
 import { hasSessionChecks, sessionChecker } from './session-checker.js';
 
 let server: RedisServer;
-let redis: Redis;
+let redis: RedisClient;
 let dns: DnsServer;
 beforeAll(async () => {
   [server, dns] = await Promise.all([startRedis(), startDns({ '66.2.0.192.bl.test': { A: ['127.0.0.2'] } })]);

@@ -22,6 +22,24 @@ import { routeConflicts } from './relay.js';
 
 const positiveInt = z.number().int('must be a whole number').min(1, 'must be at least 1');
 
+/** The most queue partitions (redis.partitions); the spool's limit too. */
+export const MAX_PARTITIONS = 1024;
+
+/** A partition number or a range "a-b" (delivery.partitions). */
+const partitionRange = z.union(
+  [
+    z.number().int('must be a whole number').min(0, 'must be at least 0').max(MAX_PARTITIONS),
+    z
+      .string()
+      .regex(/^\d{1,4}-\d{1,4}$/, 'must be a partition number or a range "a-b"')
+      .refine((r) => {
+        const [a, b] = r.split('-').map(Number);
+        return (a ?? 0) <= (b ?? 0) && (b ?? 0) <= MAX_PARTITIONS;
+      }, `must be a range "a-b" with a <= b <= ${MAX_PARTITIONS}`),
+  ],
+  { error: 'must be a partition number or a range "a-b"' },
+);
+
 const redis = z.preprocess(
   (input) => (input === null || typeof input === 'string' ? { url: input } : input),
   z.strictObject({
@@ -29,16 +47,21 @@ const redis = z.preprocess(
     url: z
       .string()
       .regex(
-        /^((rediss?|unix):\/\/|redis-sentinel:\/\/[^/]+\/[^/?]+(\?db=\d+)?$)/,
-        'must be a redis://, rediss://, unix:// or redis-sentinel://host:port[,host:port]/name URL',
+        /^((rediss?|unix):\/\/|redis-sentinel:\/\/[^/]+\/[^/?]+(\?db=\d+)?$|redis-cluster:\/\/([^@/]*@)?[^/?@,]+:\d+(,[^/?@,]+:\d+)*\/?(\?tls=1)?$)/,
+        'must be a redis://, rediss://, unix://, redis-sentinel://host:port[,host:port]/name or redis-cluster://host:port[,host:port] URL',
       )
       .nullable()
       .prefault(null),
-    /** Key prefix; wrapped in a hash tag ({moat}) so all keys share one Redis Cluster slot. */
+    /** Key prefix; wrapped in hash tags ({moat}, {moat:p7}): see packages/spool/src/keys.ts. */
     prefix: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, "_" or "-"')
       .prefault('moat'),
+    /**
+     * Queue partitions: 1 keeps every message in one hash slot (a single Redis); N spreads new
+     * mail over N partitions, each its own slot, so a Redis Cluster spreads it over its shards.
+     */
+    partitions: positiveInt.max(MAX_PARTITIONS, `must be at most ${MAX_PARTITIONS}`).prefault(1),
     /** local: answer 250 once the primary has the data; replicated: also wait for a replica (WAIT). */
     ack: z.enum(['local', 'replicated']).prefault('local'),
     replicas: positiveInt.prefault(1),
@@ -175,6 +198,12 @@ const delivery = z.strictObject({
   lockDuration: duration.prefault('30s'),
   /** How often workers look for jobs whose lock expired (stalled jobs) and put them back. */
   stalledInterval: duration.prefault('30s'),
+  /**
+   * The queue partitions this worker process delivers from (numbers and "a-b" ranges); null =
+   * all of them (0 and 1…redis.partitions). Some worker must take partition 0: older mail and
+   * bounces of older mail live there.
+   */
+  partitions: z.array(partitionRange).min(1, 'must name at least one partition').nullable().prefault(null),
   /**
    * When one process runs both the edge and the workers (`moat start`): deliver from a thread of
    * its own, so the two use two cores. auto = when the process may use more than one CPU (its

@@ -26,7 +26,7 @@ export {
   type SpamassassinConfig,
 } from './config-filters.js';
 export { changesNeedingRestart, LIVE_KEYS } from './config-reload.js';
-export { configSchema, type MoatConfig, type MoatConfigInput } from './config-schema.js';
+export { configSchema, MAX_PARTITIONS, type MoatConfig, type MoatConfigInput } from './config-schema.js';
 export type {
   DnsblConfig,
   GreylistingConfig,
@@ -71,6 +71,7 @@ export {
   type RspamdResult,
   type SpamassassinResult,
 } from './filter-decisions.js';
+export { selectPartitions } from './partitions.js';
 export { composeReceived, type ReceivedInput, rfc5322Date, withProtocol } from './received.js';
 export {
   compileRelayPolicy,

@@ -12,7 +12,7 @@
  *
  * Metric names, label names and histogram buckets are fixed in METRICS: one place to read.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { Keys } from './keys.js';
 
 interface MetricDef {
@@ -98,14 +98,14 @@ export interface Sample {
 }
 
 export class Counters {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #key: string;
   readonly #flushMs: number;
   #pending = new Map<string, number>();
   readonly #fields = new Map<string, SeriesFields>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(redis: Redis, keys: Keys, options: { readonly flushMs?: number } = {}) {
+  constructor(redis: RedisClient, keys: Keys, options: { readonly flushMs?: number } = {}) {
     this.#redis = redis;
     this.#key = keys.metrics;
     this.#flushMs = options.flushMs ?? 2000;
@@ -205,7 +205,7 @@ interface SeriesFields {
 }
 
 /** Every stored series (summed over all nodes). */
-export async function readCounters(redis: Redis, keys: Keys): Promise<Sample[]> {
+export async function readCounters(redis: RedisClient, keys: Keys): Promise<Sample[]> {
   const all = await redis.hgetall(keys.metrics);
   const out: Sample[] = [];
   for (const [field, value] of Object.entries(all)) {

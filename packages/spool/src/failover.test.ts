@@ -1,6 +1,6 @@
 import { type RedisServer, type Sentinel, startRedis, startSentinel } from '@moat/testkit';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { RedisClient } from './connection.js';
 import { connect, whenReady } from './connection.js';
 import { SpoolUnavailableError } from './errors.js';
 import { Spool } from './spool.js';
@@ -10,7 +10,7 @@ import { Spool } from './spool.js';
 let primary: RedisServer;
 let replica: RedisServer;
 let sentinel: Sentinel;
-let redis: Redis;
+let redis: RedisClient;
 
 beforeAll(async () => {
   primary = await startRedis({ appendfsync: 'always' });

@@ -4,7 +4,7 @@
  * passes and the triplet is let through for `passLifetime`, renewed on every use. One script
  * per check, so two edges seeing the same retry agree.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { Keys } from './keys.js';
 
 // KEYS: triplet; ARGV: now, delay, retryWindow, passLifetime (ms). Returns 0 (pass) or ms to wait.
@@ -33,13 +33,13 @@ export interface GreylistTimes {
   readonly passLifetime: number;
 }
 
-type Scripted = Redis & { moatGreylist(key: string, ...args: string[]): Promise<number> };
+type Scripted = RedisClient & { moatGreylist(key: string, ...args: string[]): Promise<number> };
 
 export class Greylist {
   readonly #redis: Scripted;
   readonly #keys: Keys;
 
-  constructor(redis: Redis, keys: Keys) {
+  constructor(redis: RedisClient, keys: Keys) {
     if (!('moatGreylist' in redis)) redis.defineCommand('moatGreylist', { numberOfKeys: 1, lua: CHECK });
     this.#redis = redis as Scripted;
     this.#keys = keys;

@@ -4,6 +4,7 @@
  * back-pressure (452) rather than risking eviction or an OOM error mid-write.
  */
 import type { Redis } from 'ioredis';
+import { primariesOf, type RedisClient } from './connection.js';
 
 export interface MemoryInfo {
   readonly used: number;
@@ -12,7 +13,18 @@ export interface MemoryInfo {
   readonly policy: string;
 }
 
-export async function memoryInfo(redis: Redis): Promise<MemoryInfo> {
+/** The memory of the Redis, or of the fullest primary of a cluster (the first to refuse writes). */
+export async function memoryInfo(redis: RedisClient): Promise<MemoryInfo> {
+  const infos = await Promise.all(primariesOf(redis).map(nodeMemory));
+  if (infos.length === 0) throw new Error('no Redis primary is known yet');
+  const ratio = (m: MemoryInfo) => (m.max > 0 ? m.used / m.max : 0);
+  const fullest = infos.reduce((a, b) => (ratio(b) > ratio(a) ? b : a), infos[0] as MemoryInfo);
+  // Every primary must be noeviction: report the first that is not.
+  const evicting = infos.find((m) => m.policy !== 'noeviction');
+  return evicting ? { ...fullest, policy: evicting.policy } : fullest;
+}
+
+async function nodeMemory(redis: Redis): Promise<MemoryInfo> {
   const text = await redis.info('memory');
   const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
   return {
@@ -23,7 +35,7 @@ export async function memoryInfo(redis: Redis): Promise<MemoryInfo> {
 }
 
 /** Throws a message saying what to change when Redis could evict Moat's data. */
-export async function assertNoEviction(redis: Redis): Promise<void> {
+export async function assertNoEviction(redis: RedisClient): Promise<void> {
   const { policy } = await memoryInfo(redis);
   if (policy !== 'noeviction') {
     throw new Error(
@@ -42,7 +54,7 @@ export class MemoryGuard {
   #last: MemoryInfo | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly threshold: number,
     private readonly intervalMs = 1000,
   ) {}

@@ -1,5 +1,5 @@
 /** Node heartbeats: every node says who it is every few seconds; the admin API lists the live ones. */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { Keys } from './keys.js';
 
 export interface NodeInfo {
@@ -20,7 +20,7 @@ export class Heartbeat {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly info: () => NodeInfo,
     private readonly intervalMs = 5000,
@@ -56,7 +56,7 @@ export class Heartbeat {
 }
 
 /** The nodes whose heartbeat has not expired. */
-export async function liveNodes(redis: Redis, keys: Keys): Promise<NodeInfo[]> {
+export async function liveNodes(redis: RedisClient, keys: Keys): Promise<NodeInfo[]> {
   const ids = await redis.zrange(keys.nodes, '0', '-1');
   if (ids.length === 0) return [];
   const values = await redis.mget(ids.map((id) => keys.node(id)));

@@ -1,7 +1,13 @@
 export {
   type ConnectionRole,
   type ConnectionSettings,
+  clusterOptions,
+  clusterSeeds,
   connect,
+  isClusterUrl,
+  primariesOf,
+  primaryForSlot,
+  type RedisClient,
   redisOptions,
   whenReady,
 } from './connection.js';
@@ -18,8 +24,17 @@ export { SpoolFullError, SpoolUnavailableError, withDeadline } from './errors.js
 export { Greylist, type GreylistTimes } from './greylist.js';
 export { assertNoEviction, MemoryGuard, type MemoryInfo, memoryInfo } from './health.js';
 export { Heartbeat, liveNodes, type NodeInfo } from './heartbeat.js';
-export { messageIdTime, newMessageId } from './ids.js';
-export { DELAYED_SCORE_SCALE, type Keys, keysFor } from './keys.js';
+export { messageIdTime, newMessageId, partitionOfId } from './ids.js';
+export {
+  DELAYED_SCORE_SCALE,
+  type Keys,
+  keysFor,
+  MAX_PARTITIONS,
+  type PartitionKeys,
+  partitionKeys,
+  partitionTag,
+  slotOf,
+} from './keys.js';
 export { lazyChild } from './lazy-log.js';
 export { OLDEST_SCAN, oldestByRoute, type RouteFigures, routeFigures } from './metrics-data.js';
 export { processStats } from './node-stats.js';
@@ -54,6 +69,7 @@ export {
   type JobPage,
   type ListQuery,
   listJobs,
+  listPartitionJobs,
   MAX_MERGED,
   MAX_PAGE,
   OLDEST_JOBS_SCAN,
@@ -70,10 +86,17 @@ export {
 export { RateLimits } from './rate-limits.js';
 export { type CachedRecipient, type CachedRecipientEntry, RecipientCache } from './recipient-cache.js';
 export { type ReplicaEvents, ReplicaWatch } from './replicas.js';
-export { allRouteStatus, pauseRoute, type RouteStatus, resumeRoute, routeStatus } from './routes.js';
-export { type EnqueueInput, Spool, type SpoolOptions, spoolFromConfig } from './spool.js';
+export {
+  allRouteStatus,
+  followPause,
+  pauseRoute,
+  type RouteStatus,
+  resumeRoute,
+  routeStatus,
+} from './routes.js';
+export { type EnqueueInput, messageIdOfJob, Spool, type SpoolOptions, spoolFromConfig } from './spool.js';
 export { type SweepResult, sweepOrphans } from './sweeper.js';
-export { DEFAULT_MAX_EVENTS, type EventQuery, searchEvents } from './tracking.js';
+export { DEFAULT_MAX_EVENTS, type EventQuery, searchEvents, searchMessageEvents } from './tracking.js';
 export type {
   ClientFacts,
   DeliveryJob,

@@ -1,6 +1,6 @@
 import { type RedisServer, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { RedisClient } from './connection.js';
 import { connect, whenReady } from './connection.js';
 import { routeFigures } from './metrics-data.js';
 import { actOnJob } from './queue-actions.js';
@@ -9,8 +9,8 @@ import { Spool } from './spool.js';
 import { workOnce } from './test-queue.js';
 
 let server: RedisServer;
-let redis: Redis;
-let workerRedis: Redis;
+let redis: RedisClient;
+let workerRedis: RedisClient;
 
 beforeAll(async () => {
   server = await startRedis();

@@ -3,6 +3,7 @@
  * per route and state, whether the route is paused, and the age of its oldest message.
  */
 import { heldScoreFloor, type QueueState } from './queue-jobs.js';
+import { oldestMessageIds } from './queue-list.js';
 import type { Spool } from './spool.js';
 import type { MessageMeta } from './types.js';
 
@@ -31,23 +32,27 @@ export async function routeFigures(spool: Spool, routes: readonly string[] = [])
 }
 
 async function countsOf(spool: Spool, routeId: string): Promise<Omit<RouteFigures, 'oldestQueuedAt'>> {
-  const queue = spool.queue(routeId);
-  const [paused, c, held] = await Promise.all([
-    queue.isPaused(),
-    queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed'),
-    spool.redis.zcount(spool.keys.delayed(routeId), String(heldScoreFloor()), '+inf'),
+  const partitions = await spool.refreshLayout();
+  const floor = String(heldScoreFloor());
+  const [paused, ...each] = await Promise.all([
+    spool.queue(routeId, 0).isPaused(),
+    ...partitions.map(async (p) => {
+      const [c, held] = await Promise.all([
+        spool.queue(routeId, p).getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed'),
+        spool.redis.zcount(spool.partitionKeys(p).delayed(routeId), floor, '+inf'),
+      ]);
+      return { c, held };
+    }),
   ]);
-  return {
-    routeId,
-    paused,
-    counts: {
-      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
-      active: c.active ?? 0,
-      deferred: (c.delayed ?? 0) - held,
-      held,
-      failed: c.failed ?? 0,
-    },
-  };
+  const counts: Record<QueueState, number> = { waiting: 0, active: 0, deferred: 0, held: 0, failed: 0 };
+  for (const { c, held } of each as { c: Record<string, number>; held: number }[]) {
+    counts.waiting += (c.waiting ?? 0) + (c.prioritized ?? 0);
+    counts.active += c.active ?? 0;
+    counts.deferred += (c.delayed ?? 0) - held;
+    counts.held += held;
+    counts.failed += c.failed ?? 0;
+  }
+  return { routeId, paused: paused as boolean, counts };
 }
 
 /**
@@ -56,22 +61,21 @@ async function countsOf(spool: Spool, routeId: string): Promise<Omit<RouteFigure
  */
 export async function oldestByRoute(spool: Spool, scan = OLDEST_SCAN): Promise<Map<string, number>> {
   const found = new Map<string, number>();
-  for (let offset = 0; offset < scan; offset += BATCH) {
-    const ids = await spool.redis.zrange(spool.keys.messages, String(offset), String(offset + BATCH - 1));
-    if (ids.length === 0) break;
-    const tx = spool.redis.pipeline();
-    for (const id of ids) tx.hget(spool.keys.meta(id), 'json').smembers(spool.keys.jobs(id));
-    const replies = (await tx.exec()) ?? [];
-    ids.forEach((_, i) => {
-      const json = replies[2 * i]?.[1] as string | null | undefined;
-      const pending = (replies[2 * i + 1]?.[1] as string[] | undefined) ?? [];
+  for (const ids of await oldestMessageIds(spool, scan, BATCH)) {
+    // Oldest first across partitions; each message's two reads go to its own partition's slot.
+    const replies = await Promise.all(
+      ids.map((id) => {
+        const k = spool.keysOf(id);
+        return Promise.all([spool.redis.hget(k.meta(id), 'json'), spool.redis.smembers(k.jobs(id))]);
+      }),
+    );
+    replies.forEach(([json, pending]) => {
       if (!json) return;
       const meta = JSON.parse(json) as MessageMeta;
       for (const r of meta.routes) {
         if (pending.includes(r.jobId) && !found.has(r.routeId)) found.set(r.routeId, meta.receivedAt);
       }
     });
-    if (ids.length < BATCH) break;
   }
   return found;
 }

@@ -168,7 +168,9 @@ async function park(spool: Spool, routeId: string, job: Job<DeliveryJob>, state:
   }
   await job.remove();
   const { delay: _delay, jobId: _jobId, ...opts } = job.opts;
-  await spool.queue(routeId).add(job.name, data, { ...opts, jobId: String(job.id), delay: HOLD_MS });
+  await spool
+    .queueOfJob(routeId, String(job.id))
+    .add(job.name, data, { ...opts, jobId: String(job.id), delay: HOLD_MS });
 }
 
 async function track(

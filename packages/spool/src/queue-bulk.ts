@@ -5,7 +5,7 @@
  */
 import { type ActionOptions, type ActionResult, actOnJob, type QueueAction } from './queue-actions.js';
 import { type QueuedJob, QueueOpError, type QueueState } from './queue-jobs.js';
-import { listJobs } from './queue-list.js';
+import { listPartitionJobs } from './queue-list.js';
 import type { Spool } from './spool.js';
 
 export interface JobFilter {
@@ -37,17 +37,20 @@ export async function selectJobs(
       ? [filter.routeId]
       : [...new Set([...(await spool.knownRoutes()), ...(options.routes ?? [])])].sort();
   const matches = matcher(filter, now);
+  const partitions = await spool.refreshLayout();
   const out: QueuedJob[] = [];
   for (const routeId of routeIds) {
-    for (const state of filter.states ?? DEFAULT_BULK_STATES) {
-      for (let offset = 0; ; offset += BATCH) {
-        const page = await listJobs(spool, { routeId, state, offset, limit: BATCH });
-        for (const job of page.jobs) {
-          if (!matches(job)) continue;
-          out.push(job);
-          if (out.length >= max) return out;
+    for (const partition of partitions) {
+      for (const state of filter.states ?? DEFAULT_BULK_STATES) {
+        for (let offset = 0; ; offset += BATCH) {
+          const jobs = await listPartitionJobs(spool, routeId, partition, state, offset, BATCH);
+          for (const job of jobs) {
+            if (!matches(job)) continue;
+            out.push(job);
+            if (out.length >= max) return out;
+          }
+          if (jobs.length < BATCH) break;
         }
-        if (page.jobs.length < BATCH) break;
       }
     }
   }

@@ -9,8 +9,9 @@
  * HELD_AFTER_MS from now: the placement, not the flag, is what keeps workers away.
  */
 import type { Job } from 'bullmq';
+import { partitionOfId } from './ids.js';
 import { DELAYED_SCORE_SCALE } from './keys.js';
-import type { Spool } from './spool.js';
+import { messageIdOfJob, type Spool } from './spool.js';
 import type { DeliveryJob } from './types.js';
 
 export const QUEUE_STATES = ['waiting', 'active', 'deferred', 'held', 'failed'] as const;
@@ -70,17 +71,16 @@ export function heldScoreFloor(now = Date.now()): number {
   return (now + HELD_AFTER_MS) * DELAYED_SCORE_SCALE;
 }
 
-/** Due times (ms) of delayed jobs, null for jobs not in the delayed set. */
+/** Due times (ms) of delayed jobs of one partition, null for jobs not in the delayed set. */
 export async function dueTimes(
   spool: Spool,
   routeId: string,
+  partition: number,
   jobIds: readonly string[],
 ): Promise<(number | null)[]> {
   if (jobIds.length === 0) return [];
-  const scores = (await spool.redis.call('ZMSCORE', spool.keys.delayed(routeId), ...jobIds)) as (
-    | string
-    | null
-  )[];
+  const key = spool.partitionKeys(partition).delayed(routeId);
+  const scores = (await spool.redis.call('ZMSCORE', key, ...jobIds)) as (string | null)[];
   return scores.map((s) => (s === null ? null : Math.floor(Number(s) / DELAYED_SCORE_SCALE)));
 }
 
@@ -108,9 +108,13 @@ export async function loadJob(
   routeId: string,
   jobId: string,
 ): Promise<{ job: Job<DeliveryJob>; state: QueueState; due: number | null } | null> {
-  const job = await spool.queue(routeId).getJob(jobId);
+  const partition = partitionOfId(messageIdOfJob(jobId));
+  const job = await spool.queue(routeId, partition).getJob(jobId);
   if (!job) return null;
-  const [bullState, [due = null]] = await Promise.all([job.getState(), dueTimes(spool, routeId, [jobId])]);
+  const [bullState, [due = null]] = await Promise.all([
+    job.getState(),
+    dueTimes(spool, routeId, partition, [jobId]),
+  ]);
   const state = stateFrom(bullState, due);
   return state === null ? null : { job, state, due };
 }

@@ -1,7 +1,7 @@
 /** One message as an operator sees it: envelope, client, headers, and each route's job. */
 import { describeJob, loadJob, type QueuedJob } from './queue-jobs.js';
 import type { Spool } from './spool.js';
-import { searchEvents } from './tracking.js';
+import { searchMessageEvents } from './tracking.js';
 import type { MessageMeta, TrackingEvent } from './types.js';
 
 /** Bytes read from the start of the body to find its header. */
@@ -31,7 +31,7 @@ export async function messageDetails(spool: Spool, messageId: string): Promise<M
   const meta = await spool.readMeta(messageId);
   if (meta === null) return null;
   const [head, jobs, events] = await Promise.all([
-    spool.redis.getrangeBuffer(spool.keys.body(messageId), 0, HEADER_BYTES - 1),
+    spool.redis.getrangeBuffer(spool.keysOf(messageId).body(messageId), 0, HEADER_BYTES - 1),
     Promise.all(
       meta.routes.map(async (r): Promise<MessageJob> => {
         const found = await loadJob(spool, r.routeId, r.jobId);
@@ -40,7 +40,7 @@ export async function messageDetails(spool: Spool, messageId: string): Promise<M
           : { routeId: r.routeId, jobId: r.jobId, state: 'done' };
       }),
     ),
-    searchEvents(spool.redis, spool.keys.events, { messageId, limit: 100 }),
+    searchMessageEvents(spool, { messageId, limit: 100 }),
   ]);
   return { meta, headers: parseHeaders(head.toString('utf8')), jobs, events };
 }

@@ -1,6 +1,6 @@
 import { type RedisServer, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { RedisClient } from './connection.js';
 import { connect, whenReady } from './connection.js';
 import { actOnJob, actOnMessage } from './queue-actions.js';
 import { bulkAction, selectJobs } from './queue-bulk.js';
@@ -13,8 +13,8 @@ import { searchEvents } from './tracking.js';
 import { startRouteWorker } from './workers.js';
 
 let server: RedisServer;
-let redis: Redis;
-let workerRedis: Redis;
+let redis: RedisClient;
+let workerRedis: RedisClient;
 let n = 0;
 const fresh = () => new Spool({ redis, prefix: `q${++n}`, timeout: 2000, ack: 'local', replicas: 1 });
 const client = { ip: '192.0.2.1', helo: 'mx.example.org', user: null, tls: false };

@@ -5,16 +5,16 @@
  * 451 as for spooling), never a pass and never a refusal.
  */
 import type { Rate } from '@moat/policy';
-import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RedisClient } from './connection.js';
 import type { Keys } from './keys.js';
 
 export class RateLimits {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: Keys;
   readonly #limiters = new Map<string, RateLimiterRedis>();
 
-  constructor(redis: Redis, keys: Keys) {
+  constructor(redis: RedisClient, keys: Keys) {
     this.#redis = redis;
     this.#keys = keys;
   }

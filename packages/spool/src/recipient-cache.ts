@@ -3,7 +3,7 @@
  * hours. While every source of a domain is away (Exchange down for maintenance), a recipient
  * known here is still accepted. The admin API lists and flushes it by address or domain.
  */
-import type { Redis } from 'ioredis';
+import { primariesOf, type RedisClient } from './connection.js';
 import type { Keys } from './keys.js';
 
 export type CachedRecipient = 'known' | 'unknown';
@@ -16,10 +16,10 @@ export interface CachedRecipientEntry {
 }
 
 export class RecipientCache {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: Keys;
 
-  constructor(redis: Redis, keys: Keys) {
+  constructor(redis: RedisClient, keys: Keys) {
     this.#redis = redis;
     this.#keys = keys;
   }
@@ -56,24 +56,27 @@ export class RecipientCache {
       ? [this.#keys.recipient(what)]
       : await this.#scan(what, Number.POSITIVE_INFINITY);
     let deleted = 0;
-    for (let i = 0; i < keys.length; i += 500) deleted += await this.#redis.unlink(...keys.slice(i, i + 500));
+    // One key per UNLINK: on a cluster the keys are in many slots.
+    for (let i = 0; i < keys.length; i += 500) {
+      const counts = await Promise.all(keys.slice(i, i + 500).map((key) => this.#redis.unlink(key)));
+      deleted += counts.reduce((sum, n) => sum + n, 0);
+    }
     return deleted;
   }
 
+  /** SCAN every primary (a cluster's keys are spread over all of them). */
   async #scan(domain: string | null, limit: number): Promise<string[]> {
     const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.#redis.scan(
-        cursor,
-        'MATCH',
-        this.#keys.recipientPattern(domain),
-        'COUNT',
-        1000,
-      );
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0' && keys.length < limit);
+    const pattern = this.#keys.recipientPattern(domain);
+    for (const node of primariesOf(this.#redis)) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...batch);
+      } while (cursor !== '0' && keys.length < limit);
+      if (keys.length >= limit) break;
+    }
     return keys.slice(0, limit);
   }
 }

@@ -4,8 +4,8 @@
  * is away, says so, and waits for the replica again once it is back. Real primary and replica.
  */
 import { type RedisServer, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { RedisClient } from './connection.js';
 import { connect, whenReady } from './connection.js';
 import { SpoolUnavailableError } from './errors.js';
 import { ReplicaWatch } from './replicas.js';
@@ -13,7 +13,7 @@ import { Spool } from './spool.js';
 
 let primary: RedisServer;
 let replica: RedisServer;
-let redis: Redis;
+let redis: RedisClient;
 
 async function synced(): Promise<void> {
   const deadline = Date.now() + 15_000;

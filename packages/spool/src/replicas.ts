@@ -5,7 +5,7 @@
  * for, the edge acknowledges with the primary's durability alone instead of waiting for a
  * WAIT that cannot succeed, and waits for replicas again as soon as they are back.
  */
-import type { Redis } from 'ioredis';
+import { primariesOf, type RedisClient } from './connection.js';
 
 export interface ReplicaEvents {
   missing(connected: number, wanted: number): void;
@@ -13,7 +13,7 @@ export interface ReplicaEvents {
 }
 
 export class ReplicaWatch {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #wanted: number;
   readonly #events: ReplicaEvents;
   readonly #intervalMs: number;
@@ -21,7 +21,7 @@ export class ReplicaWatch {
   #missing = false;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(redis: Redis, wanted: number, events: ReplicaEvents, intervalMs = 1000) {
+  constructor(redis: RedisClient, wanted: number, events: ReplicaEvents, intervalMs = 1000) {
     this.#redis = redis;
     this.#wanted = wanted;
     this.#events = events;
@@ -51,8 +51,12 @@ export class ReplicaWatch {
   /** Asks now; resolves with the count (null when Redis did not answer). */
   async check(): Promise<number | null> {
     try {
-      const info = await this.#redis.info('replication');
-      const online = [...info.matchAll(/^slave\d+:.*\bstate=online\b/gm)].length;
+      // On a cluster, the primary with the fewest replicas online is what counts.
+      const infos = await Promise.all(primariesOf(this.#redis).map((node) => node.info('replication')));
+      if (infos.length === 0) throw new Error('no primary known');
+      const online = Math.min(
+        ...infos.map((info) => [...info.matchAll(/^slave\d+:.*\bstate=online\b/gm)].length),
+      );
       this.#connected = online;
       const missing = online < this.#wanted;
       if (missing && !this.#missing) this.#events.missing(online, this.#wanted);

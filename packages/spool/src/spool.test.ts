@@ -1,6 +1,6 @@
 import { type RedisServer, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { RedisClient } from './connection.js';
 import { connect, whenReady } from './connection.js';
 import { SpoolUnavailableError } from './errors.js';
 import { assertNoEviction, MemoryGuard } from './health.js';
@@ -13,7 +13,7 @@ import { sweepOrphans } from './sweeper.js';
 import { searchEvents } from './tracking.js';
 
 let server: RedisServer;
-let redis: Redis;
+let redis: RedisClient;
 let n = 0;
 // A fresh prefix per test: no test sees another's keys.
 const fresh = (options: Partial<ConstructorParameters<typeof Spool>[0]> = {}) =>

@@ -3,23 +3,28 @@
  * read it back, release it when its last job ends, and record tracking events.
  */
 import { type JobsOptions, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { primaryForSlot, type RedisClient } from './connection.js';
 import { SpoolUnavailableError, withDeadline } from './errors.js';
-import { newMessageId } from './ids.js';
-import { type Keys, keysFor } from './keys.js';
+import { newMessageId, partitionOfId } from './ids.js';
+import { type Keys, keysFor, type PartitionKeys, partitionKeys, slotOf } from './keys.js';
 import { DEFAULT_MAX_EVENTS, eventFields } from './tracking.js';
 import type { ClientFacts, DeliveryJob, FilterVerdictRecord, MessageMeta, TrackingEvent } from './types.js';
 
 export interface SpoolOptions {
-  /** A producer connection (see connection.ts). */
-  readonly redis: Redis;
+  /** A producer connection (see connection.ts): one Redis, or a Redis Cluster. */
+  readonly redis: RedisClient;
   readonly prefix: string;
+  /**
+   * redis.partitions: 1 (default) keeps every message in partition 0; N > 1 places each new
+   * message in one of partitions 1…N at random (see keys.ts).
+   */
+  readonly partitions?: number;
   /** Deadline for making a message durable (ms). */
   readonly timeout: number;
   /** 'replicated': WAIT for `replicas` replicas before reporting success. */
   readonly ack: 'local' | 'replicated';
   readonly replicas: number;
-  /** Most tracking events kept (the stream is trimmed approximately). */
+  /** Most tracking events kept in all (each partition's stream keeps its share, trimmed approximately). */
   readonly maxEvents?: number;
   /** This node's id, written into tracking events. */
   readonly node?: string;
@@ -65,92 +70,154 @@ return 0
 `;
 
 // Write a message in one atomic step (a script, not MULTI: one command, no pipeline object per
-// message): metadata, the set of job ids that hold the body, the index by time, routes seen for
-// the first time, and the "received" tracking event. The body itself is not an argument: a
-// plain SET sent just before it on the same connection writes it with a short expiry (no copy
-// into Lua, 2 ms of Redis CPU per MB), and this script makes it permanent. A body whose script
-// never ran expires by itself; the script refuses to commit a message whose body is missing.
-// KEYS: body, meta, jobs, messages, routes, events
-// ARGV: meta JSON, receivedAt, id, maxEvents, n, jobId×n, m, (routeId, routeJSON)×m, event fields…
+// message): metadata, the set of job ids that hold the body, the index by time and the
+// "received" tracking event, all in the message's partition. The body itself is not an
+// argument: a plain SET sent just before it on the same connection writes it with a short
+// expiry (no copy into Lua, 2 ms of Redis CPU per MB), and this script makes it permanent. A
+// body whose script never ran expires by itself; the script refuses to commit a message whose
+// body is missing.
+// KEYS: body, meta, jobs, messages, events
+// ARGV: meta JSON, receivedAt, id, maxEvents, n, jobId×n, event fields…
 const WRITE_SCRIPT = `
 if redis.call('PERSIST', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('ERR moat: the message body is missing')
 end
 redis.call('HSET', KEYS[2], 'json', ARGV[1])
 local n = tonumber(ARGV[5])
-local i = 6
-for j = 1, n do
-  redis.call('SADD', KEYS[3], ARGV[i])
-  i = i + 1
-end
+redis.call('SADD', KEYS[3], unpack(ARGV, 6, 5 + n))
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
-local m = tonumber(ARGV[i])
-i = i + 1
-for j = 1, m do
-  redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, i))
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 6 + n))
 return 1
+`;
+
+// The most partitions any spool has placed mail in, raised to ARGV[1]; returns it.
+// KEYS: layout
+const LAYOUT_SCRIPT = `
+local seen = tonumber(redis.call('HGET', KEYS[1], 'partitions') or '1')
+local mine = tonumber(ARGV[1])
+if mine > seen then
+  redis.call('HSET', KEYS[1], 'partitions', mine)
+  return mine
+end
+return seen
 `;
 
 /** How long a body written before its message script stays without it (ms). */
 const BODY_CLAIM_MS = 10 * 60_000;
 
-type ScriptedRedis = Redis & {
+type ScriptedRedis = RedisClient & {
   moatWrite(...args: (string | Buffer)[]): Promise<number>;
   moatRelease(...args: string[]): Promise<number>;
+  moatLayout(key: string, partitions: string): Promise<number>;
 };
 
 /** The connection with Moat's scripts defined on it (sent as EVALSHA: Redis compiles each once). */
-function scripted(redis: Redis): ScriptedRedis {
+function scripted(redis: RedisClient): ScriptedRedis {
   if (!('moatWrite' in redis)) {
-    redis.defineCommand('moatWrite', { numberOfKeys: 6, lua: WRITE_SCRIPT });
+    redis.defineCommand('moatWrite', { numberOfKeys: 5, lua: WRITE_SCRIPT });
     redis.defineCommand('moatRelease', { numberOfKeys: 4, lua: RELEASE_SCRIPT });
+    redis.defineCommand('moatLayout', { numberOfKeys: 1, lua: LAYOUT_SCRIPT });
   }
   return redis as ScriptedRedis;
 }
 
+/** How long a partition list read from Redis is trusted (ms). */
+const LAYOUT_TTL_MS = 5000;
+
 export class Spool {
+  /** Partition 0's keys and the control keys. */
   readonly keys: Keys;
-  readonly #redis: Redis;
+  /** redis.partitions: how many partitions new mail is spread over (1: all in partition 0). */
+  readonly placement: number;
+  readonly #redis: RedisClient;
   readonly #options: SpoolOptions;
   readonly #queues = new Map<string, Queue<DeliveryJob>>();
   readonly #knownRoutes = new Set<string>();
+  readonly #maxEvents: string;
+  /** The highest partition number any spool placed mail in, as last read from Redis. */
+  #highest: number;
+  #layoutReadAt = 0;
+  /** Whether Redis's layout is known to count this spool's partitions. */
+  #layoutRecorded: boolean;
 
   constructor(options: SpoolOptions) {
     this.#options = options;
     this.#redis = options.redis;
-    this.keys = keysFor(options.prefix);
+    this.placement = Math.max(1, options.partitions ?? 1);
+    this.keys = keysFor(options.prefix, this.placement);
+    this.#highest = this.placement > 1 ? this.placement : 0;
+    this.#layoutRecorded = this.placement === 1;
+    this.#maxEvents = String(Math.ceil((options.maxEvents ?? DEFAULT_MAX_EVENTS) / this.placement));
   }
 
-  get redis(): Redis {
+  get redis(): RedisClient {
     return this.#redis;
   }
 
-  /** The BullMQ queue of a route (created on first use; shares this spool's connection). */
-  queue(routeId: string): Queue<DeliveryJob> {
-    let queue = this.#queues.get(routeId);
+  /** A new message id, naming the partition the message will live in (random among 1…N). */
+  newMessageId(now = Date.now()): string {
+    const partition = this.placement > 1 ? 1 + Math.floor(Math.random() * this.placement) : 0;
+    return newMessageId(now, partition);
+  }
+
+  /** The keys of a message's partition (from its id). */
+  keysOf(messageId: string): PartitionKeys {
+    return this.partitionKeys(partitionOfId(messageId));
+  }
+
+  partitionKeys(partition: number): PartitionKeys {
+    return partition === 0 ? this.keys : partitionKeys(this.#options.prefix, partition);
+  }
+
+  /** Every partition that may hold mail, as last read: 0, and 1…the highest any spool used. */
+  partitions(): number[] {
+    return Array.from({ length: this.#highest + 1 }, (_, i) => i);
+  }
+
+  /**
+   * Reads (and, placing in more partitions than it says, raises) the layout in Redis, so no
+   * partition an edge ever placed mail in is left unread after `redis.partitions` is lowered.
+   * At most once per LAYOUT_TTL_MS unless `force`.
+   */
+  async refreshLayout(force = false): Promise<number[]> {
+    if (!force && Date.now() - this.#layoutReadAt < LAYOUT_TTL_MS) return this.partitions();
+    const seen = await scripted(this.#redis).moatLayout(this.keys.layout, String(this.placement));
+    this.#highest = Math.max(this.placement > 1 ? this.placement : 0, seen > 1 ? seen : 0);
+    this.#layoutReadAt = Date.now();
+    this.#layoutRecorded = true;
+    return this.partitions();
+  }
+
+  /** The BullMQ queue of a route in a partition (created on first use; shares this spool's connection). */
+  queue(routeId: string, partition = 0): Queue<DeliveryJob> {
+    const cacheKey = `${partition}\u0000${routeId}`;
+    let queue = this.#queues.get(cacheKey);
     if (queue === undefined) {
-      queue = new Queue<DeliveryJob>(this.keys.queueName(routeId), {
+      const keys = this.partitionKeys(partition);
+      queue = new Queue<DeliveryJob>(keys.queueName(routeId), {
         connection: this.#redis,
-        prefix: this.keys.root,
+        prefix: keys.root,
         skipWaitingForReady: true,
       });
       queue.on('error', () => {});
-      this.#queues.set(routeId, queue);
+      this.#queues.set(cacheKey, queue);
     }
     return queue;
   }
 
+  /** The queue that holds a job (its partition is its message's, from the job id). */
+  queueOfJob(routeId: string, jobId: string): Queue<DeliveryJob> {
+    return this.queue(routeId, partitionOfId(messageIdOfJob(jobId)));
+  }
+
   /**
    * Make a message durable: body, metadata and a tracking event in one transaction, then one
-   * job per route. Resolves only when all of it is in Redis (and replicated, with ack:
-   * replicated); rejects with SpoolUnavailableError past the deadline. Only then may the edge
-   * answer 250.
+   * job per route, all in the message's partition. Resolves only when all of it is in Redis
+   * (and replicated, with ack: replicated); rejects with SpoolUnavailableError past the
+   * deadline. Only then may the edge answer 250.
    */
   async enqueue(input: EnqueueInput): Promise<MessageMeta> {
-    const id = input.id ?? newMessageId();
+    const id = input.id ?? this.newMessageId();
     const receivedAt = Date.now();
     const kind = input.kind ?? 'message';
     const routes = input.routes.map((r, i) => ({
@@ -173,7 +240,7 @@ export class Spool {
   }
 
   async #write(meta: MessageMeta, input: EnqueueInput): Promise<void> {
-    const k = this.keys;
+    const k = this.keysOf(meta.id);
     const received: TrackingEvent = {
       type: 'received',
       messageId: meta.id,
@@ -185,39 +252,41 @@ export class Spool {
       ...(this.#options.node ? { node: this.#options.node } : {}),
       ...(input.filters ? { filters: input.filters } : {}),
     };
-    const newRoutes = meta.routes.filter((r) => !this.#knownRoutes.has(r.routeId));
     // The body, the write and the job writes go out together, without waiting for each other:
     // Redis takes them in one read, in this order, so with appendfsync always they share one
     // fsync. Any part failing fails the whole enqueue (451): a job without a body is dropped by
     // the worker, a committed message without a job is removed by the orphan sweeper, a body
     // without its message expires; nothing acknowledged is lost.
     const body = this.#redis.set(k.body(meta.id), input.body, 'PX', BODY_CLAIM_MS);
-    const committed = scripted(this.#redis)
-      .moatWrite(
-        k.body(meta.id),
-        k.meta(meta.id),
-        k.jobs(meta.id),
-        k.messages,
-        k.routes,
-        k.events,
-        JSON.stringify(meta),
-        String(meta.receivedAt),
-        meta.id,
-        String(this.#options.maxEvents ?? DEFAULT_MAX_EVENTS),
-        String(meta.routes.length),
-        ...meta.routes.map((r) => r.jobId),
-        String(newRoutes.length),
-        ...newRoutes.flatMap((r) => [
-          r.routeId,
-          JSON.stringify({ queue: k.queueName(r.routeId), since: meta.receivedAt }),
-        ]),
-        ...eventFields(received),
-      )
-      .then(() => {
-        for (const r of newRoutes) this.#knownRoutes.add(r.routeId);
-      });
+    const committed = scripted(this.#redis).moatWrite(
+      k.body(meta.id),
+      k.meta(meta.id),
+      k.jobs(meta.id),
+      k.messages,
+      k.events,
+      JSON.stringify(meta),
+      String(meta.receivedAt),
+      meta.id,
+      this.#maxEvents,
+      String(meta.routes.length),
+      ...meta.routes.map((r) => r.jobId),
+      ...eventFields(received),
+    );
+    // A route seen for the first time by this process goes into the registry (the control
+    // slot), so workers and the admin API find its queues.
+    const registered = meta.routes
+      .filter((r) => !this.#knownRoutes.has(r.routeId))
+      .map((r) =>
+        this.#redis
+          .hsetnx(
+            this.keys.routes,
+            r.routeId,
+            JSON.stringify({ queue: k.queueName(r.routeId), since: meta.receivedAt }),
+          )
+          .then(() => this.#knownRoutes.add(r.routeId)),
+      );
     const jobs = meta.routes.map((r) =>
-      this.queue(r.routeId).add(
+      this.queue(r.routeId, k.partition).add(
         'deliver',
         {
           messageId: meta.id,
@@ -232,41 +301,49 @@ export class Spool {
         { ...JOB_OPTIONS, jobId: r.jobId },
       ),
     );
-    await Promise.all([body, committed, ...jobs]);
-    if (this.#options.ack === 'replicated') {
-      const watch = this.#options.replicaWatch;
-      if (watch?.missing) {
+    // Until the layout counts this spool's partitions, each message also records it: a worker
+    // configured with fewer partitions must still find this one.
+    const layout = this.#layoutRecorded ? null : this.refreshLayout(true);
+    await Promise.all([body, committed, ...registered, ...jobs, layout]);
+    if (this.#options.ack === 'replicated') await this.#replicated(k);
+  }
+
+  /** WAIT until `replicas` replicas of the primary that holds the partition have the writes. */
+  async #replicated(k: PartitionKeys): Promise<void> {
+    const watch = this.#options.replicaWatch;
+    if (watch?.missing) {
+      this.#options.onLocalAck?.();
+      return;
+    }
+    const primary = primaryForSlot(this.#redis, slotOf(k.root));
+    if (primary === null) throw new SpoolUnavailableError('the cluster does not know who holds the message');
+    const acked = Number(await primary.call('WAIT', this.#options.replicas, this.#options.timeout));
+    if (acked < this.#options.replicas) {
+      // A replica that went away just now: with `local`, look again and accept if it is gone.
+      const online = watch ? await watch.check() : null;
+      if (online !== null && online < this.#options.replicas) {
         this.#options.onLocalAck?.();
         return;
       }
-      const acked = Number(await this.#redis.call('WAIT', this.#options.replicas, this.#options.timeout));
-      if (acked < this.#options.replicas) {
-        // A replica that went away just now: with `local`, look again and accept if it is gone.
-        const online = watch ? await watch.check() : null;
-        if (online !== null && online < this.#options.replicas) {
-          this.#options.onLocalAck?.();
-          return;
-        }
-        throw new SpoolUnavailableError(
-          `only ${acked} of ${this.#options.replicas} replicas confirmed the write`,
-        );
-      }
+      throw new SpoolUnavailableError(
+        `only ${acked} of ${this.#options.replicas} replicas confirmed the write`,
+      );
     }
   }
 
   /** The stored message, or null when it is gone. */
   readBody(messageId: string): Promise<Buffer | null> {
-    return this.#redis.getBuffer(this.keys.body(messageId));
+    return this.#redis.getBuffer(this.keysOf(messageId).body(messageId));
   }
 
   async readMeta(messageId: string): Promise<MessageMeta | null> {
-    const json = await this.#redis.hget(this.keys.meta(messageId), 'json');
+    const json = await this.#redis.hget(this.keysOf(messageId).meta(messageId), 'json');
     return json === null ? null : (JSON.parse(json) as MessageMeta);
   }
 
   /** A job is done with the body (delivered, bounced or deleted). Idempotent. True when the message was deleted. */
   async release(messageId: string, jobId: string): Promise<boolean> {
-    const k = this.keys;
+    const k = this.keysOf(messageId);
     const deleted = await scripted(this.#redis).moatRelease(
       k.jobs(messageId),
       k.body(messageId),
@@ -278,11 +355,17 @@ export class Spool {
     return deleted === 1;
   }
 
-  /** Append a tracking event (best effort for the caller: errors propagate). */
+  /** Append a tracking event to its message's partition (best effort for the caller: errors propagate). */
   async track(event: TrackingEvent): Promise<void> {
     const fields = eventFields({ ...event, ...(this.#options.node ? { node: this.#options.node } : {}) });
-    const max = String(this.#options.maxEvents ?? DEFAULT_MAX_EVENTS);
-    await this.#redis.xadd(this.keys.events, 'MAXLEN', '~', max, '*', ...fields);
+    await this.#redis.xadd(
+      this.keysOf(event.messageId).events,
+      'MAXLEN',
+      '~',
+      this.#maxEvents,
+      '*',
+      ...fields,
+    );
   }
 
   /** Every route that ever had mail, with its queue name. */
@@ -296,15 +379,27 @@ export class Spool {
   }
 }
 
+/** "0MB3K2L1ABCDEF12345p7-2" → "0MB3K2L1ABCDEF12345p7". */
+export function messageIdOfJob(jobId: string): string {
+  const dash = jobId.lastIndexOf('-');
+  return dash < 0 ? jobId : jobId.slice(0, dash);
+}
+
 /** A spool with the settings of a Moat config (the redis section), on a given connection. */
 export function spoolFromConfig(
   config: {
-    readonly redis: { prefix: string; timeout: number; ack: 'local' | 'replicated'; replicas: number };
+    readonly redis: {
+      prefix: string;
+      partitions?: number;
+      timeout: number;
+      ack: 'local' | 'replicated';
+      replicas: number;
+    };
   },
-  redis: Redis,
+  redis: RedisClient,
   node: string,
   extra: Pick<SpoolOptions, 'replicaWatch' | 'onLocalAck'> = {},
 ): Spool {
-  const { prefix, timeout, ack, replicas } = config.redis;
-  return new Spool({ redis, prefix, timeout, ack, replicas, node, ...extra });
+  const { prefix, partitions, timeout, ack, replicas } = config.redis;
+  return new Spool({ redis, prefix, partitions: partitions ?? 1, timeout, ack, replicas, node, ...extra });
 }

@@ -1,10 +1,11 @@
 /**
  * Orphans: a body whose jobs never got written (a crash between the two writes of enqueue),
  * or whose jobs are all gone without releasing it. After a grace period, a message none of
- * whose jobs exists in its queue is deleted. Safe to run on every node at once.
+ * whose jobs exists in its queue is deleted. Safe to run on every node at once. One partition
+ * at a time (a message, its jobs and its queues share the partition's slot).
  */
-import type { Redis } from 'ioredis';
-import type { Keys } from './keys.js';
+import type { RedisClient } from './connection.js';
+import type { PartitionKeys } from './keys.js';
 import type { MessageMeta } from './types.js';
 
 export interface SweepResult {
@@ -13,8 +14,8 @@ export interface SweepResult {
 }
 
 export async function sweepOrphans(
-  redis: Redis,
-  keys: Keys,
+  redis: RedisClient,
+  keys: PartitionKeys,
   graceMs: number,
   now = Date.now(),
   batch = 500,

@@ -2,7 +2,7 @@
  * Test helpers (this package's and, through the source-only export "@moat/spool/test-queue",
  * other packages' tests): put queued jobs into the states a real worker leaves them in.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import type { Spool } from './spool.js';
 import { deferJob, startRouteWorker } from './workers.js';
 
@@ -21,10 +21,11 @@ export type WorkerVerdict =
  */
 export async function workOnce(
   spool: Spool,
-  connection: Redis,
+  connection: RedisClient,
   routeId: string,
   count: number,
   verdict: WorkerVerdict,
+  partition = 0,
 ): Promise<void> {
   let taken = 0;
   let done!: () => void;
@@ -32,7 +33,7 @@ export async function workOnce(
     done = resolve;
   });
   const worker = startRouteWorker(
-    spool.keys,
+    spool.partitionKeys(partition),
     routeId,
     async (job, token) => {
       taken += 1;

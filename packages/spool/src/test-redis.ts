@@ -16,7 +16,7 @@ export function useRedis(): TestRedis {
   const context = {} as { server: RedisServer; redis: Redis };
   beforeAll(async () => {
     context.server = await startRedis();
-    context.redis = connect({ url: context.server.url }, 'producer');
+    context.redis = connect({ url: context.server.url }, 'producer') as Redis;
     await whenReady(context.redis);
   });
   afterAll(async () => {

@@ -1,5 +1,10 @@
-/** Tracking events in a capped Redis stream: write one, read them back filtered. */
-import type { Redis } from 'ioredis';
+/**
+ * Tracking events in capped Redis streams, one per partition (a message's events are in its
+ * partition's stream, so its write script stays in one slot): write one, read them back
+ * filtered, merged across partitions.
+ */
+import type { RedisClient } from './connection.js';
+import type { Spool } from './spool.js';
 import type { FilterVerdictRecord, TrackingEvent } from './types.js';
 
 export const DEFAULT_MAX_EVENTS = 100_000;
@@ -35,9 +40,9 @@ export interface EventQuery {
   readonly limit?: number;
 }
 
-/** Newest first. Scans at most `scan` events back (the stream is capped anyway). */
+/** One stream's events, newest first. Scans at most `scan` events back (the stream is capped anyway). */
 export async function searchEvents(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   query: EventQuery,
   scan = 10_000,
@@ -56,6 +61,30 @@ export async function searchEvents(
     if (out.length >= limit) break;
   }
   return out;
+}
+
+/**
+ * Events across every partition, newest first: a message's from its own partition's stream,
+ * any other query from each stream (at most `scan` events back in all), merged by time.
+ */
+export async function searchMessageEvents(
+  spool: Spool,
+  query: EventQuery,
+  scan = 10_000,
+): Promise<TrackingEvent[]> {
+  if (query.messageId) {
+    return searchEvents(spool.redis, spool.keysOf(query.messageId).events, query, scan);
+  }
+  const partitions = await spool.refreshLayout();
+  if (partitions.length === 1) return searchEvents(spool.redis, spool.keys.events, query, scan);
+  const each = Math.max(1000, Math.ceil(scan / partitions.length));
+  const found = await Promise.all(
+    partitions.map((p) => searchEvents(spool.redis, spool.partitionKeys(p).events, query, each)),
+  );
+  return found
+    .flat()
+    .sort((a, b) => (b.time ?? 0) - (a.time ?? 0))
+    .slice(0, query.limit ?? 100);
 }
 
 function matchesRecipient(recipients: readonly string[], wanted: string): boolean {

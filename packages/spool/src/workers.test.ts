@@ -1,14 +1,14 @@
 import { type RedisServer, startRedis } from '@moat/testkit';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import type { RedisClient } from './connection.js';
 import { connect, whenReady } from './connection.js';
 import { Spool } from './spool.js';
 import type { DeliveryJob } from './types.js';
 import { deferJob, startRouteWorker } from './workers.js';
 
 let server: RedisServer;
-let producer: Redis;
-let consumer: Redis;
+let producer: RedisClient;
+let consumer: RedisClient;
 
 beforeAll(async () => {
   server = await startRedis();

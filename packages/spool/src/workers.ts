@@ -4,15 +4,15 @@
  * and `defer`, which puts a job back for a later attempt without BullMQ's own retry count.
  */
 import { DelayedError, type Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Keys } from './keys.js';
+import type { RedisClient } from './connection.js';
+import type { PartitionKeys } from './keys.js';
 import type { DeliveryJob } from './types.js';
 
 export type DeliveryJobHandle = Job<DeliveryJob>;
 
 export interface RouteWorkerOptions {
   /** A worker connection (maxRetriesPerRequest: null); BullMQ duplicates it for blocking calls. */
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly concurrency: number;
   /** How long a job stays locked to a worker without renewal (a killed worker's job returns after this). */
   readonly lockDuration?: number;
@@ -23,8 +23,9 @@ export interface RouteWorkerOptions {
 /** A job is retried after stalling this many times before BullMQ would fail it; effectively never. */
 const MAX_STALLED = 1_000_000;
 
+/** A worker for a route's queue in one partition (`keys`: that partition's). */
 export function startRouteWorker(
-  keys: Keys,
+  keys: PartitionKeys,
   routeId: string,
   processor: (job: DeliveryJobHandle, token: string | undefined) => Promise<void>,
   options: RouteWorkerOptions,

@@ -30,8 +30,15 @@ import {
   rateLimited,
   replyText,
 } from '@moat/policy';
-import { connect, Greylist, keysFor, RateLimits, RecipientCache, whenReady } from '@moat/spool';
-import type { Redis } from 'ioredis';
+import {
+  connect,
+  Greylist,
+  keysFor,
+  RateLimits,
+  RecipientCache,
+  type RedisClient,
+  whenReady,
+} from '@moat/spool';
 import { loadConfig } from '../config-load.js';
 import type { Io } from '../io.js';
 import { EXIT_CONFIG, reportConfigErrors } from '../report.js';
@@ -75,7 +82,7 @@ export async function policyTest(flags: Flags, configFile: string | undefined, i
 }
 
 /** The installation's Redis (counters, cache, greylisting); null for the embedded private one. */
-async function sharedRedis(config: Readonly<MoatConfig>): Promise<Redis | null> {
+async function sharedRedis(config: Readonly<MoatConfig>): Promise<RedisClient | null> {
   if (config.redis.url === null) return null;
   const redis = connect({ url: config.redis.url, commandTimeout: config.redis.timeout }, 'producer');
   try {
@@ -89,11 +96,11 @@ async function sharedRedis(config: Readonly<MoatConfig>): Promise<Redis | null> 
 
 async function walk(
   config: Readonly<MoatConfig>,
-  redis: Redis | null,
+  redis: RedisClient | null,
   s: { ip: string; helo: string; from: string; to: readonly string[]; user: string | null },
 ): Promise<Step[]> {
   const policy = compileRelayPolicy(config);
-  const keys = keysFor(config.redis.prefix);
+  const keys = keysFor(config.redis.prefix, config.redis.partitions);
   const limits = redis ? new RateLimits(redis, keys) : null;
   const noRedis = 'rate limits not read: no shared Redis (redis.url is null)';
   const trusted = isTrusted(policy, { clientIp: s.ip, user: s.user });

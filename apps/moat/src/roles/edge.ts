@@ -14,7 +14,7 @@ import {
   sessionChecker,
 } from '@moat/filters';
 import { compileRelayPolicy, findInbound, type MoatConfig } from '@moat/policy';
-import type { Keys } from '@moat/spool';
+import type { Keys, RedisClient } from '@moat/spool';
 import {
   assertNoEviction,
   connect,
@@ -27,7 +27,6 @@ import {
   sweepOrphans,
   whenReady,
 } from '@moat/spool';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RoleContext, Service } from '../run-roles.js';
 
@@ -81,14 +80,21 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
     checker: current.checker,
     ...reverseResolver(context),
   });
-  const sweeper = setInterval(() => {
-    sweepOrphans(redis, spool.keys, ORPHAN_GRACE_MS).then(
-      (r) =>
-        r.deleted.length > 0 &&
-        log.warn({ event: 'spool.orphans_deleted', ids: r.deleted }, 'deleted orphaned messages'),
-      () => {},
-    );
-  }, SWEEP_EVERY_MS);
+  const sweeper = setInterval(() => void sweep(), SWEEP_EVERY_MS);
+  const sweep = async () => {
+    try {
+      for (const partition of await spool.refreshLayout(true)) {
+        const r = await sweepOrphans(redis, spool.partitionKeys(partition), ORPHAN_GRACE_MS);
+        if (r.deleted.length > 0)
+          log.warn(
+            { event: 'spool.orphans_deleted', partition, ids: r.deleted },
+            'deleted orphaned messages',
+          );
+      }
+    } catch {
+      // Redis is away: the next round sweeps.
+    }
+  };
   sweeper.unref();
   return {
     name: 'edge',
@@ -147,7 +153,7 @@ function reverseResolver(context: RoleContext) {
 async function protection(
   context: RoleContext,
   config: Readonly<MoatConfig>,
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   log: Logger,
 ) {
@@ -184,7 +190,7 @@ async function protection(
 }
 
 /** DNS lists, rate limits, recipient validation and greylisting, when any is configured. */
-function sessionChecks(context: RoleContext, config: Readonly<MoatConfig>, redis: Redis, keys: Keys) {
+function sessionChecks(context: RoleContext, config: Readonly<MoatConfig>, redis: RedisClient, keys: Keys) {
   const { log, counters } = context;
   if (!hasSessionChecks(config)) return { checker: null, recipients: null };
   const policy = compileRelayPolicy(config);
@@ -229,7 +235,7 @@ function sessionChecks(context: RoleContext, config: Readonly<MoatConfig>, redis
 }
 
 /** redis.ack replicated with whenReplicasMissing local: a watch of the replicas online. */
-function replicaWatch(context: RoleContext, redis: Redis): ReplicaWatch | null {
+function replicaWatch(context: RoleContext, redis: RedisClient): ReplicaWatch | null {
   const { config, log } = context;
   if (config.redis.ack !== 'replicated' || config.redis.whenReplicasMissing !== 'local') return null;
   return new ReplicaWatch(redis, config.redis.replicas, {

@@ -29,13 +29,21 @@ export async function registerBullBoard(app: FastifyInstance, deps: AdminDeps): 
     serverAdapter,
     options: { uiConfig: { boardTitle: 'Moat queues' } },
   });
-  // Routes appear when mail first takes them: the list is read again every 30 s.
+  // Routes appear when mail first takes them, partitions when redis.partitions grows: the
+  // list is read again every 30 s. A route has a queue per partition ("route · p7").
   const refresh = async () => {
     const ids = new Set([...configuredRoutes(deps), ...(await deps.spool.knownRoutes().catch(() => []))]);
+    const partitions = await deps.spool.refreshLayout(true).catch(() => deps.spool.partitions());
     board.replaceQueues(
-      [...ids]
-        .sort()
-        .map((id) => new BullMQAdapter(deps.spool.queue(id), { displayName: id, allowRetries: true })),
+      [...ids].sort().flatMap((id) =>
+        partitions.map(
+          (p) =>
+            new BullMQAdapter(deps.spool.queue(id, p), {
+              displayName: partitions.length > 1 ? `${id} · p${p}` : id,
+              allowRetries: true,
+            }),
+        ),
+      ),
     );
   };
   await refresh();

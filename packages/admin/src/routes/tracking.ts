@@ -3,7 +3,7 @@
  * the remote reply, delivered with the remote 250 and host, bounced, held, deleted, …) by
  * message id, sender, recipient (or "@domain"), either address, and time range; newest first.
  */
-import { searchEvents, type TrackingEvent } from '@moat/spool';
+import { searchMessageEvents, type TrackingEvent } from '@moat/spool';
 import type { FastifyInstance } from 'fastify';
 import type { AdminDeps } from '../deps.js';
 import { errorSchema, HttpError } from '../errors.js';
@@ -66,8 +66,7 @@ export function registerTrackingRoutes(app: FastifyInstance, deps: AdminDeps): v
         ...(q.until !== undefined ? { until: time('until', q.until) } : {}),
         limit: q.limit,
       };
-      const search = (extra: object) =>
-        searchEvents(deps.spool.redis, deps.spool.keys.events, { ...base, ...extra });
+      const search = (extra: object) => searchMessageEvents(deps.spool, { ...base, ...extra });
       if (q.address === undefined) return { events: await search({}) };
       const [asSender, asRecipient] = await Promise.all([
         search({ sender: q.address }),
