@@ -109,12 +109,19 @@ function roleOptions(settings: ConnectionSettings, role: ConnectionRole): RedisO
 /** Options for ioredis's Cluster from a redis-cluster:// URL. */
 export function clusterOptions(settings: ConnectionSettings, role: ConnectionRole): ClusterOptions {
   const { auth, tls } = clusterSeeds(settings.url);
-  const node = roleOptions(settings, role);
+  // A node's connection queues what is sent while it connects (the cluster opens them as it
+  // first needs them); the cluster's own offline queue is what producers keep off. And it has
+  // no ready check: while one runs, ioredis writes commands Redis allows during loading (EVAL,
+  // EVALSHA) at once and queues the others (SET), so a message's script would overtake its
+  // body. Without it a node is ready when connected (a loading Redis answers LOADING: 451).
+  const { enableOfflineQueue: _offline, enableReadyCheck: _check, ...node } = roleOptions(settings, role);
   return {
-    redisOptions: { ...node, ...auth, ...(tls ? { tls: {} } : {}) },
+    redisOptions: { ...node, ...auth, ...(tls ? { tls: {} } : {}), enableReadyCheck: false },
     clusterRetryStrategy: backoff,
-    // Producers fail fast while the cluster is away (451 at once); workers wait.
-    enableOfflineQueue: role !== 'producer',
+    // Queued while the cluster (re)connects, for producers too: without it a command for a node
+    // whose connection is still opening is refused and retried on a random node later, after
+    // commands sent behind it. Producers are bounded by their commandTimeout (451) instead.
+    enableOfflineQueue: true,
     enableReadyCheck: true,
     // Writes and reads go to primaries: a replica may not have the newest message yet.
     scaleReads: 'master',

@@ -37,15 +37,15 @@ export class RecipientCache {
   async list(what: string | null, limit = 1000): Promise<CachedRecipientEntry[]> {
     const keys = what?.includes('@') ? [this.#keys.recipient(what)] : await this.#scan(what, limit);
     if (keys.length === 0) return [];
-    const pipeline = this.#redis.pipeline();
-    for (const key of keys) pipeline.get(key).pttl(key);
-    const replies = (await pipeline.exec()) ?? [];
+    // Command by command (sent together): on a cluster the keys are in many slots.
+    const replies = await Promise.all(
+      keys.map((key) => Promise.all([this.#redis.get(key), this.#redis.pttl(key)])),
+    );
     const out: CachedRecipientEntry[] = [];
     keys.forEach((key, i) => {
-      const verdict = replies[2 * i]?.[1];
-      const ttl = replies[2 * i + 1]?.[1];
+      const [verdict, ttl] = replies[i] ?? [null, -1];
       if (verdict !== 'known' && verdict !== 'unknown') return;
-      out.push({ address: addressOf(key), verdict, ttlMs: typeof ttl === 'number' ? ttl : -1 });
+      out.push({ address: addressOf(key), verdict, ttlMs: ttl });
     });
     return out.sort((a, b) => a.address.localeCompare(b.address));
   }
