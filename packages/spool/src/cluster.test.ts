@@ -118,7 +118,7 @@ describe('on a Redis Cluster', () => {
       );
     const before = await waits();
     const spool = spoolWith('cl2', { ack: 'replicated', replicas: 1 });
-    const metas = await Promise.all(Array.from({ length: 30 }, (_, i) => send(spool, i)));
+    await Promise.all(Array.from({ length: 30 }, (_, i) => send(spool, i)));
     // Each primary got one WAIT per message it holds, and none for the others'.
     const held = await Promise.all(
       primariesOf(producer).map(async (node) => (await localKeys(node, '{cl2:p*}:m:*:body')).length),
