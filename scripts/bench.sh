@@ -5,6 +5,7 @@
 #   scripts/bench.sh idle       memory per idle connection (10,000 connections)
 #   scripts/bench.sh scaling    accept throughput with 1, 2, 3 edge processes
 #   scripts/bench.sh filters    Moat's own CPU per message for each filter (real clamd, Rspamd)
+#   scripts/bench.sh queue      Redis commands and Redis CPU per message: BullMQ alone, and Moat's spool
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +17,6 @@ case "${1:-}" in
   idle) shift; exec node bench/dist/idle.js "$@" ;;
   scaling) shift; exec node bench/dist/scaling.js "$@" ;;
   filters) shift; exec node bench/dist/filter-cost.js "$@" ;;
+  queue) shift; exec node bench/dist/queue-cost.js "$@" ;;
   *) exec node bench/dist/run.js "$@" ;;
 esac
