@@ -6,6 +6,7 @@
 #   scripts/bench.sh scaling    accept throughput with 1, 2, 3 edge processes
 #   scripts/bench.sh filters    Moat's own CPU per message for each filter (real clamd, Rspamd)
 #   scripts/bench.sh queue      Redis commands and Redis CPU per message: BullMQ alone, and Moat's spool
+#   scripts/bench.sh cluster    edge + worker on a 3-shard Redis Cluster: per-shard cost and spread
 # Everything runs on loopback and stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +19,6 @@ case "${1:-}" in
   scaling) shift; exec node bench/dist/scaling.js "$@" ;;
   filters) shift; exec node bench/dist/filter-cost.js "$@" ;;
   queue) shift; exec node bench/dist/queue-cost.js "$@" ;;
+  cluster) shift; exec node bench/dist/cluster.js "$@" ;;
   *) exec node bench/dist/run.js "$@" ;;
 esac

@@ -39,13 +39,15 @@ export async function startMoat(opts: {
   dns?: { servers: string[] };
   /** Top-level keys of the session checks (dnsbl, recipients, limits). */
   checks?: Record<string, unknown>;
+  /** More `redis` keys (partitions). */
+  redis?: Record<string, unknown>;
 }): Promise<MoatRun> {
   const dir = mkdtempSync(join(tmpdir(), 'moat-bench-'));
   const file = join(dir, 'moat.yaml');
   // YAML is a superset of JSON: the harness writes its config as JSON.
   const config = {
     hostname: 'moat-bench.localdomain',
-    redis: { url: opts.redisUrl, prefix: opts.prefix },
+    redis: { url: opts.redisUrl, prefix: opts.prefix, ...opts.redis },
     smtp: {
       listen: [`127.0.0.1:${opts.port}`],
       maxConnections: 20000,
