@@ -7,6 +7,8 @@
  *   delivery processor does with Redis once a message is delivered (read the body, write the
  *   "delivered" event, release the body), on a real redis-server with appendfsync always.
  *
+ * and the Redis memory a queued (not yet delivered) message takes, body included.
+ *
  *   node bench/dist/queue-cost.js [--messages 5000] [--concurrency 20] [--size 10] [--partitions 1]
  */
 import { parseArgs } from 'node:util';
@@ -187,6 +189,41 @@ try {
     report(`moat spool (partitions ${values.partitions})`, before, await stats(admin), messages, seconds);
     await Promise.all(workers.map((w) => w.close()));
     await Promise.all([spool.close(), delivery.close()]);
+  }
+
+  // Memory of queued mail: messages accepted while their route is paused (the internal server
+  // down for maintenance), used_memory before and after.
+  {
+    const spool = new Spool({
+      redis: producer,
+      prefix: 'backlog',
+      partitions: Number(values.partitions),
+      timeout: 10_000,
+      ack: 'local',
+      replicas: 1,
+    });
+    const used = async () => Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))?.[1] ?? 0);
+    await spool.enqueue({
+      sender: 'a@example.org',
+      routes: [{ routeId: 'held', recipients: ['b@example.com'] }],
+      body,
+      client,
+    });
+    const before = await used();
+    await pool(messages, (i) =>
+      spool.enqueue({
+        sender: `s${i}@example.org`,
+        routes: [{ routeId: 'held', recipients: [`r${i}@example.com`] }],
+        body,
+        client,
+      }),
+    );
+    const perMessage = ((await used()) - before) / messages;
+    console.log(
+      `queued: ${(perMessage / 1024).toFixed(2)} KiB of Redis memory per message of ${values.size} KiB ` +
+        `(${((perMessage - body.length) / 1024).toFixed(2)} KiB besides the body)`,
+    );
+    await spool.close();
   }
 } finally {
   admin.disconnect();
