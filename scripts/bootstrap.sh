@@ -26,6 +26,8 @@ have() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" 
 have redis-server || apt_packages+=(redis-server)
 if $want_test_tools; then
   have smtp-source || apt_packages+=(postfix)
+  # redis-cli (--cluster create / reshard) for the testkit's Redis Cluster.
+  have redis-cli || apt_packages+=(redis-tools)
   have swaks || apt_packages+=(swaks)
   [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
   # Filtering daemons the testkit starts itself (its own config, loopback, a free port):

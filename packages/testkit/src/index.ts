@@ -21,6 +21,14 @@ export { withoutFirstReceived } from './received.js';
 export type { RedisOptions, RedisServer } from './redis.js';
 export { startRedis } from './redis.js';
 export {
+  CLUSTER_SLOTS,
+  type ClusterNode,
+  type ClusterRole,
+  type RedisCluster,
+  type RedisClusterOptions,
+  startRedisCluster,
+} from './redis-cluster.js';
+export {
   defaultRspamdDbDir,
   GTUBE,
   RSPAMD_GTUBE,

@@ -192,7 +192,8 @@ class LocalRedis implements RedisServer {
   }
 }
 
-function redisArgs(port: number, dir: string, opts: RedisOptions): string[] {
+/** redis-server's arguments for a kit server on `port` in `dir` (also the cluster fixture's nodes). */
+export function redisArgs(port: number, dir: string, opts: RedisOptions): string[] {
   // biome-ignore format: flag/value pairs read best one pair per line
   const args = [
     '--port', String(port),
