@@ -27,6 +27,7 @@ import {
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Fleet } from './fleet.js';
 import { acknowledges, assertNothingLost, formatTally, receivedIds, startLoad } from './ledger.js';
+import { until } from './wait.js';
 
 const MAXMEMORY = 16 * 1024 * 1024;
 const THRESHOLD = 0.5;
@@ -67,14 +68,6 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), dns?.close()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function until(what: string, done: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 test('a slow smart host: 452 before Redis fills up, never an OOM; drained once it speeds up, nothing lost', async () => {
   const baseline = (await memoryInfo(observer)).used;

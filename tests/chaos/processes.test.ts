@@ -22,6 +22,7 @@ import {
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Fleet } from './fleet.js';
 import { assertNothingLost, formatTally, receivedIds, startLoad } from './ledger.js';
+import { until } from './wait.js';
 
 const CLIENTS = 6;
 const CONCURRENCY = 4;
@@ -56,15 +57,6 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), dns?.close()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** Polls `done` every 50 ms; throws naming `what` after `ms`. */
-async function until(what: string, done: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 test('an edge and a worker SIGKILLed, the smart host down 10 s: nothing acknowledged is lost', async () => {
   const load = startLoad({

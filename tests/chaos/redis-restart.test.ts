@@ -19,6 +19,7 @@ import {
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Fleet } from './fleet.js';
 import { acknowledges, assertNothingLost, formatTally, receivedIds, refuses, startLoad } from './ledger.js';
+import { until } from './wait.js';
 
 const DOWN_MS = 6000;
 
@@ -51,14 +52,6 @@ afterAll(async () => {
   await Promise.all([redis?.stop(), dns?.close()]);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-async function until(what: string, done: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 test('Redis SIGKILLed and restarted on its AOF: 4xx while it is down, never 250, nothing acknowledged lost', async () => {
   const load = startLoad({

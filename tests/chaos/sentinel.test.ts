@@ -9,7 +9,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, whenReady } from '@moat/spool';
 import {
   type DnsServer,
@@ -24,6 +23,7 @@ import {
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Fleet } from './fleet.js';
 import { acknowledges, assertNothingLost, formatTally, receivedIds, startLoad } from './ledger.js';
+import { until } from './wait.js';
 
 let dir: string;
 let primary: RedisServer;
@@ -50,14 +50,6 @@ async function replication(port: number, field: string): Promise<string> {
   return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
 }
 
-async function until(what: string, done: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(100);
-  }
-}
-
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'moat-chaos-sentinel-'));
   [primary, dns, sink] = await Promise.all([
@@ -73,6 +65,7 @@ beforeAll(async () => {
     'both replicas in sync',
     async () => (await replication(primary.port, 'connected_slaves')) === '2',
     15_000,
+    100,
   );
   sentinels.push(
     ...(await Promise.all(
@@ -91,6 +84,7 @@ beforeAll(async () => {
       return true;
     },
     20_000,
+    100,
   );
   fleet = await Fleet.start({
     dir,
@@ -146,6 +140,7 @@ test('primary SIGKILLed under load with ack: replicated: acceptance resumes, not
         return promoted > 0;
       },
       30_000,
+      100,
     );
     promotedAt = Date.now();
     const before = ledger.acknowledged;
@@ -160,6 +155,7 @@ test('primary SIGKILLed under load with ack: replicated: acceptance resumes, not
       'the old primary to replicate the new one',
       async () => (await replication(primary.port, 'master_port')) === String(promoted),
       30_000,
+      100,
     );
     rejoined = await replication(primary.port, 'role');
     const again = ledger.acknowledged;
