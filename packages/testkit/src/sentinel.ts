@@ -18,6 +18,11 @@ export interface SentinelOptions {
   readonly name?: string;
   /** How long the primary may be silent before failover starts (default 1000 ms). */
   readonly downAfterMs?: number;
+  /**
+   * Sentinels that must agree the primary is down (default 1). With several Sentinels a failover
+   * also needs a majority of them to elect a leader, whatever the quorum.
+   */
+  readonly quorum?: number;
 }
 
 export interface Sentinel {
@@ -40,7 +45,7 @@ export async function startSentinel(opts: SentinelOptions): Promise<Sentinel> {
       'bind 127.0.0.1',
       `dir ${dir}`,
       `logfile ${path.join(dir, 'redis.log')}`,
-      `sentinel monitor ${name} 127.0.0.1 ${opts.primaryPort} 1`,
+      `sentinel monitor ${name} 127.0.0.1 ${opts.primaryPort} ${opts.quorum ?? 1}`,
       `sentinel down-after-milliseconds ${name} ${opts.downAfterMs ?? 1000}`,
       `sentinel failover-timeout ${name} 10000`,
       `sentinel parallel-syncs ${name} 1`,
