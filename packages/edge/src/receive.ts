@@ -32,6 +32,8 @@ export async function receiveMessage(
     );
   }
   deps.counters?.inc('received');
+  // Back-pressure at the end of DATA too: the sessions that passed MAIL before Redis filled up.
+  if (deps.memory?.full) throw new SmtpReplyError(Replies.storageFull, 'redis-memory');
   let body = canonicalLineEndings(read.body);
   const facts = headerFacts(body);
   if (facts.received > config.smtp.maxReceivedHeaders) {
@@ -123,6 +125,10 @@ export async function receiveMessage(
     routeId: g.route.id,
     recipients: g.recipients,
   }));
+  // Once more after the filters, counting this message in: sessions ending DATA at once must
+  // not all see room for one.
+  if (deps.memory?.full) throw new SmtpReplyError(Replies.storageFull, 'redis-memory');
+  deps.memory?.note(body.length);
   await deps.spool.enqueue({
     id: txn.id,
     sender: txn.sender,

@@ -90,3 +90,26 @@ test('Redis memory past the threshold: 452 4.3.1 at MAIL, accepted again once it
     await edge.close();
   }
 });
+
+test('Redis memory fills while a session is in DATA: 452 4.3.1 at the end of DATA, nothing queued', async () => {
+  const { MemoryGuard } = await import('@moat/spool');
+  const guard = new MemoryGuard(t.redis, 0.5);
+  const edge = await startTestEdge(redis, {}, { memory: guard });
+  try {
+    const c = await RawSmtp.connect({ port: edge.port });
+    await c.cmd('EHLO mx.example.net');
+    expect(await c.cmd('MAIL FROM:<a@example.net>')).toMatch(/^250 /);
+    expect(await c.cmd('RCPT TO:<bob@example.com>')).toMatch(/^250 /);
+    expect(await c.cmd('DATA')).toMatch(/^354 /);
+    const used = Number(/used_memory:(\d+)/.exec(await t.redis.info('memory'))?.[1]);
+    await t.redis.config('SET', 'maxmemory', String(Math.floor(used * 1.2)));
+    await guard.check();
+    c.write(`${MESSAGE}.\r\n`);
+    expect(await c.reply()).toBe('452 4.3.1 Insufficient system storage, please try again later');
+    expect(await edge.spool.redis.zcard(edge.spool.keys.messages)).toBe(0);
+    c.destroy();
+  } finally {
+    await t.redis.config('SET', 'maxmemory', '0');
+    await edge.close();
+  }
+});

@@ -182,6 +182,23 @@ describe('health', () => {
     }
     expect(await guard.check()).toBe(false);
   });
+
+  test('MemoryGuard counts what this process queued since its last read', async () => {
+    const guard = new MemoryGuard(redis, 0.9);
+    const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+    await redis.config('SET', 'maxmemory', String(Math.floor(used * 1.25)));
+    try {
+      expect(await guard.check()).toBe(false);
+      // 0.8 of maxmemory used; a tenth of it more queued here passes 0.9 before any new read.
+      guard.note(Math.floor(used * 0.15));
+      expect(guard.full).toBe(true);
+      // The next read sees what Redis really holds (nothing was written): room again.
+      expect(await guard.check()).toBe(false);
+      expect(guard.full).toBe(false);
+    } finally {
+      await redis.config('SET', 'maxmemory', '0');
+    }
+  });
 });
 
 test('the sweeper removes bodies with no job after the grace period, and only those', async () => {
