@@ -13,7 +13,7 @@ import { EXIT_CONFIG } from './report.js';
 import { ROLES, type Role, runRoles } from './run-roles.js';
 
 /** Commands that talk to the admin API (commands/admin-client.ts). */
-const ADMIN_COMMANDS = ['queue', 'route', 'track'];
+const ADMIN_COMMANDS = ['queue', 'route', 'track', 'partitions'];
 
 const USAGE = `usage: moat <command> [options]
 

@@ -16,6 +16,7 @@ import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerNodeRoutes } from './routes/nodes.js';
+import { registerPartitionRoutes } from './routes/partitions.js';
 import { registerQueueRoutes } from './routes/queue.js';
 import { registerBulkRoutes } from './routes/queue-bulk.js';
 import { registerRecipientRoutes } from './routes/recipients.js';
@@ -103,6 +104,7 @@ export async function buildAdminApp(options: AdminAppOptions): Promise<FastifyIn
   registerBulkRoutes(app, deps);
   registerRouteRoutes(app, deps);
   registerNodeRoutes(app, deps);
+  registerPartitionRoutes(app, deps);
   registerTrackingRoutes(app, deps);
   registerRecipientRoutes(app, deps);
   registerSelftestRoutes(app, deps);

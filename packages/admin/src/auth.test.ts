@@ -59,6 +59,7 @@ describe('every route but the probes needs a token', () => {
     ['POST', '/routes/mx/pause'],
     ['POST', '/routes/mx/resume'],
     ['GET', '/nodes'],
+    ['GET', '/partitions'],
     ['GET', '/tracking'],
     ['POST', '/selftest/relay'],
     ['GET', '/openapi.json'],

@@ -84,6 +84,7 @@ describe('GET /openapi.json', () => {
       '/health',
       '/metrics',
       '/nodes',
+      '/partitions',
       '/queue',
       '/queue/bulk',
       '/queue/{id}',

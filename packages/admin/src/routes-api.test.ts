@@ -143,3 +143,53 @@ describe('recipient cache', () => {
     expect((await list('')).map((e) => e.address)).toEqual(['alice@example.com']);
   });
 });
+
+describe('partitions', () => {
+  test('GET /partitions: each partition, its slot and what it holds; routes and the queue act across them', async () => {
+    const { app, spool } = await fx.app({}, 4);
+    const metas = [];
+    for (let i = 0; i < 12; i++)
+      metas.push(await queueMail(spool, 'a@example.org', { [INBOUND]: [`u${i}@example.com`] }));
+    const r = await app.inject({ url: '/partitions', headers: READ });
+    expect(r.statusCode).toBe(200);
+    const body = r.json() as {
+      placement: number;
+      partitions: { partition: number; tag: string; slot: number; messages: number; placing: boolean }[];
+    };
+    expect(body.placement).toBe(4);
+    expect(body.partitions.map((p) => p.partition)).toEqual([0, 1, 2, 3, 4]);
+    expect(body.partitions.reduce((n, p) => n + p.messages, 0)).toBe(12);
+    expect(body.partitions[0]).toMatchObject({ messages: 0, placing: false, tag: spool.keys.root });
+    expect(
+      body.partitions
+        .slice(1)
+        .every((p) => p.placing && p.tag.startsWith(`${spool.keys.root.slice(0, -1)}:p`)),
+    ).toBe(true);
+    expect(new Set(body.partitions.map((p) => p.slot)).size).toBe(5);
+
+    const routes = (await app.inject({ url: '/routes', headers: READ })).json().routes as {
+      routeId: string;
+      counts: { waiting: number };
+    }[];
+    expect(routes.find((x) => x.routeId === INBOUND)?.counts.waiting).toBe(12);
+    const listed = await app.inject({
+      url: `/queue?route=${encodeURIComponent(INBOUND)}&state=waiting&limit=100`,
+      headers: READ,
+    });
+    expect(listed.json().total).toBe(12);
+    const paused = await app.inject({
+      method: 'POST',
+      url: `/routes/${encodeURIComponent(INBOUND)}/pause`,
+      headers: AUTH,
+    });
+    expect(paused.json().paused).toBe(true);
+    expect(await Promise.all(spool.partitions().map((p) => spool.queue(INBOUND, p).isPaused()))).toEqual([
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(metas).toHaveLength(12);
+  });
+});

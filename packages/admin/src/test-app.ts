@@ -35,8 +35,11 @@ export interface Fixture {
   readonly server: RedisServer;
   readonly redis: ReturnType<typeof connect>;
   readonly workerRedis: ReturnType<typeof connect>;
-  /** A fresh spool (own key prefix) and an app over it. */
-  app(options?: Partial<AdminAppOptions>): Promise<{ app: FastifyInstance; spool: Spool }>;
+  /** A fresh spool (own key prefix, `partitions` of them) and an app over it. */
+  app(
+    options?: Partial<AdminAppOptions>,
+    partitions?: number,
+  ): Promise<{ app: FastifyInstance; spool: Spool }>;
   close(): Promise<void>;
 }
 
@@ -52,10 +55,11 @@ export async function startFixture(): Promise<Fixture> {
     server,
     redis,
     workerRedis,
-    async app(options = {}) {
+    async app(options = {}, partitions = 1) {
       const spool = new Spool({
         redis,
         prefix: `a${process.pid}x${++prefixes}`,
+        partitions,
         timeout: 2000,
         ack: 'local',
         replicas: 1,

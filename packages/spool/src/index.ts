@@ -36,7 +36,14 @@ export {
   slotOf,
 } from './keys.js';
 export { lazyChild } from './lazy-log.js';
-export { OLDEST_SCAN, oldestByRoute, type RouteFigures, routeFigures } from './metrics-data.js';
+export {
+  OLDEST_SCAN,
+  oldestByRoute,
+  type PartitionFigures,
+  partitionFigures,
+  type RouteFigures,
+  routeFigures,
+} from './metrics-data.js';
 export { processStats } from './node-stats.js';
 export {
   type ActionOptions,

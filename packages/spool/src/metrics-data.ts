@@ -2,6 +2,7 @@
  * Queue figures for /metrics, read from Redis so every node reports the same numbers: jobs
  * per route and state, whether the route is paused, and the age of its oldest message.
  */
+import { slotOf } from './keys.js';
 import { heldScoreFloor, type QueueState } from './queue-jobs.js';
 import { oldestMessageIds } from './queue-list.js';
 import type { Spool } from './spool.js';
@@ -78,4 +79,35 @@ export async function oldestByRoute(spool: Spool, scan = OLDEST_SCAN): Promise<M
     });
   }
   return found;
+}
+
+export interface PartitionFigures {
+  readonly partition: number;
+  /** Its hash tag, e.g. "{moat:p7}": the prefix of all its keys. */
+  readonly tag: string;
+  /** The Redis Cluster slot of its keys. */
+  readonly slot: number;
+  /** Messages it holds (queued, not yet released). */
+  readonly messages: number;
+  /** Whether this spool places new mail in it. */
+  readonly placing: boolean;
+}
+
+/**
+ * Every partition that may hold mail, with how much it holds: after a change of
+ * redis.partitions, partition 0 (or the ones above the new count) drain while new mail spreads.
+ */
+export async function partitionFigures(spool: Spool): Promise<PartitionFigures[]> {
+  const partitions = await spool.refreshLayout(true);
+  const counts = await Promise.all(partitions.map((p) => spool.redis.zcard(spool.partitionKeys(p).messages)));
+  return partitions.map((partition, i) => {
+    const tag = spool.partitionKeys(partition).root;
+    return {
+      partition,
+      tag,
+      slot: slotOf(tag),
+      messages: counts[i] ?? 0,
+      placing: spool.placement > 1 ? partition >= 1 && partition <= spool.placement : partition === 0,
+    };
+  });
 }

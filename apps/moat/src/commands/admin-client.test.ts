@@ -179,6 +179,20 @@ describe('moat admin + moat queue|route|track', () => {
     expect(json.routes.map((r: { routeId: string }) => r.routeId)).toContain('mx');
   });
 
+  test('partitions: where mail lives and whether new mail goes there', async () => {
+    const r = moat(['partitions']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('new mail goes to partition 0');
+    expect(r.out).toMatch(/^PARTITION\s+TAG\s+SLOT\s+MESSAGES\s+NEW MAIL$/m);
+    expect(r.out).toMatch(/^\s*0\s+\{moat\}\s+\d+\s+\d+\s+yes$/m);
+    const json = JSON.parse(moat(['partitions', '--json']).out);
+    expect(json).toMatchObject({
+      placement: 1,
+      partitions: [{ partition: 0, tag: '{moat}', placing: true }],
+    });
+    expect(moat(['partitions', 'extra']).code).toBe(2);
+  });
+
   test('errors: no token, a read token for an action, bad usage, nothing listening', async () => {
     const noToken = moat(['route', 'list'], { MOAT_ADMIN_TOKEN: '' });
     expect(noToken.code).toBe(2);

@@ -6,7 +6,7 @@ import type { Io } from '../io.js';
 import { EXIT_CONFIG } from '../report.js';
 import { AdminClient, CommandError, type Flags } from './admin-http.js';
 import { queueCommand } from './admin-queue.js';
-import { routeCommand, trackCommand } from './admin-route.js';
+import { partitionsCommand, routeCommand, trackCommand } from './admin-route.js';
 
 export const ADMIN_USAGE = `Admin commands (talk to the admin API; --url or MOAT_ADMIN_URL, default http://127.0.0.1:8025;
 --token or MOAT_ADMIN_TOKEN; --json for JSON instead of tables):
@@ -16,6 +16,7 @@ export const ADMIN_USAGE = `Admin commands (talk to the admin API; --url or MOAT
   moat queue delete <message-id> [--route R] [--dsn]
   moat queue retry|hold|release|delete --sender A | --recipient DOMAIN | --route R | --state S | --older-than 4h [--dry-run] [--dsn]
   moat route list | moat route pause <route> | moat route resume <route>
+  moat partitions
   moat track <message-id | address | @domain> [--limit N]
 `;
 
@@ -26,6 +27,7 @@ export async function adminCommand(positionals: readonly string[], flags: Flags,
     if (command === 'queue') return await queueCommand(args, flags, io, api);
     if (command === 'route') return await routeCommand(args, flags, io, api);
     if (command === 'track') return await trackCommand(args, flags, io, api);
+    if (command === 'partitions') return await partitionsCommand(args, flags, io, api);
     throw new CommandError(`unknown command "${positionals.join(' ')}"`, true);
   } catch (err) {
     if (!(err instanceof CommandError)) throw err;

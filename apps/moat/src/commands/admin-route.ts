@@ -1,4 +1,4 @@
-/** `moat route list|pause <route>|resume <route>` and `moat track <query>`. */
+/** `moat route list|pause <route>|resume <route>`, `moat partitions` and `moat track <query>`. */
 import type { TrackingEvent } from '@moat/spool';
 import type { Io } from '../io.js';
 import { type AdminClient, CommandError, type Flags } from './admin-http.js';
@@ -75,5 +75,35 @@ export async function trackCommand(
     limit: limitFlag(flags, 100),
   });
   io.out(flags.json ? `${JSON.stringify({ events }, null, 2)}\n` : eventsTable(events));
+  return 0;
+}
+
+interface PartitionView {
+  partition: number;
+  tag: string;
+  slot: number;
+  messages: number;
+  placing: boolean;
+}
+
+/** `moat partitions`: each queue partition, its slot, what it holds, and whether new mail goes there. */
+export async function partitionsCommand(
+  args: readonly string[],
+  flags: Flags,
+  io: Io,
+  api: AdminClient,
+): Promise<number> {
+  if (args.length > 0) throw new CommandError(`unexpected arguments: ${args.join(' ')}`, true);
+  const view = await api.get<{ placement: number; partitions: PartitionView[] }>('/partitions');
+  if (flags.json) {
+    io.out(`${JSON.stringify(view, null, 2)}\n`);
+    return 0;
+  }
+  io.out(
+    `new mail goes to ${view.placement > 1 ? `partitions 1-${view.placement}` : 'partition 0'}\n${table(
+      ['PARTITION', 'TAG', 'SLOT', 'MESSAGES', 'NEW MAIL'],
+      view.partitions.map((p) => [p.partition, p.tag, p.slot, p.messages, p.placing ? 'yes' : 'drains']),
+    )}`,
+  );
   return 0;
 }
