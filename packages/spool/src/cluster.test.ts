@@ -4,7 +4,8 @@
  * one node, workers take it from every partition, WAIT goes to the primary that holds the
  * message, and what must be asked of every primary (INFO memory, SCAN) is.
  */
-import { type RedisCluster, startRedisCluster } from '@moat/testkit';
+import { execFileSync } from 'node:child_process';
+import { type RedisCluster, startRedis, startRedisCluster } from '@moat/testkit';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { connect, primariesOf, type RedisClient, whenReady } from './connection.js';
@@ -156,4 +157,50 @@ describe('on a Redis Cluster', () => {
     expect(await cache.flush('example.com')).toBe(30);
     expect(await cache.list(null)).toEqual([]);
   });
+
+  test('mail queued on one Redis, copied with redis-cli --cluster import, is read and delivered from partition 0', async () => {
+    const single = await startRedis();
+    const old = connect({ url: single.url }, 'producer');
+    try {
+      await whenReady(old);
+      const before = new Spool({ redis: old, prefix: 'moved', timeout: 3000, ack: 'local', replicas: 1 });
+      const metas = await Promise.all(Array.from({ length: 20 }, (_, i) => send(before, i)));
+      await before.close();
+      const [seed] = cluster.startupNodes;
+      execFileSync(
+        'redis-cli',
+        [
+          '--cluster',
+          'import',
+          `${seed?.host}:${seed?.port}`,
+          '--cluster-from',
+          `127.0.0.1:${single.port}`,
+          '--cluster-copy',
+        ],
+        { stdio: 'pipe', timeout: 30_000 },
+      );
+      const after = spoolWith('moved');
+      expect(after.partitions()).toContain(0);
+      expect((await routeStatus(after, 'mx')).counts.waiting).toBe(20);
+      expect(await after.readBody(metas[3]?.id ?? '')).toEqual(Buffer.from('Subject: 3\r\n\r\nbody 3\r\n'));
+      const done = new Set<string>();
+      const workers = after.partitions().map((p) =>
+        startRouteWorker(
+          after.partitionKeys(p),
+          'mx',
+          async (job) => {
+            await after.release(job.data.messageId, String(job.id));
+            done.add(job.data.messageId);
+          },
+          { connection: worker, concurrency: 2 },
+        ),
+      );
+      await expect.poll(() => done.size, { timeout: 20_000 }).toBe(20);
+      await Promise.all(workers.map((w) => w.close()));
+      await after.close();
+    } finally {
+      old.disconnect();
+      await single.stop();
+    }
+  }, 60_000);
 });
