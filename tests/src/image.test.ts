@@ -30,6 +30,7 @@ const ROOTFS = path.join(ROOT, '.moat/image/debian-bookworm-rootfs.tar');
 
 let dir: string;
 let redis: RedisServer;
+let container = '';
 
 beforeAll(async () => {
   if (!ready) return;
@@ -37,6 +38,8 @@ beforeAll(async () => {
   redis = await startRedis();
   if (!existsSync(ROOTFS)) {
     await run('mkdir', ['-p', path.dirname(ROOTFS)]);
+    // What a run cut short left behind (mmdebstrap refuses a target that exists).
+    await rm(`${ROOTFS}.tmp`, { recursive: true, force: true });
     const hooks = existsSync('/usr/local/share/ca-certificates')
       ? [
           '--customize-hook=copy-in /usr/local/share/ca-certificates /usr/local/share/',
@@ -45,7 +48,16 @@ beforeAll(async () => {
       : [];
     await run(
       'mmdebstrap',
-      ['--variant=minbase', '--include=ca-certificates,curl', ...hooks, 'bookworm', `${ROOTFS}.tmp`],
+      // --format: mmdebstrap picks the format from the target's extension, and `.tmp` is none it
+      // knows, so without it the root became a directory that `podman import` then refused.
+      [
+        '--variant=minbase',
+        '--format=tar',
+        '--include=ca-certificates,curl',
+        ...hooks,
+        'bookworm',
+        `${ROOTFS}.tmp`,
+      ],
       { timeout: 600_000, maxBuffer: 64 * 1024 * 1024 },
     );
     await run('mv', [`${ROOTFS}.tmp`, ROOTFS]);
@@ -69,11 +81,12 @@ beforeAll(async () => {
     ],
     { cwd: ROOT, timeout: 900_000, maxBuffer: 64 * 1024 * 1024 },
   );
-}, 1_200_000);
+}, 1_800_000);
 
 afterAll(async () => {
   if (!ready) return;
-  await run('buildah', ['rm', '--all']).catch(() => {});
+  // Only the working container this file made: other buildah containers on the machine are not ours.
+  if (container) await run('buildah', ['rm', container]).catch(() => {});
   await run('podman', ['rmi', '-f', TAG, BASE]).catch(() => {});
   await redis?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -113,6 +126,7 @@ test.skipIf(!ready)(
     );
     await chmod(path.join(cfg, 'moat.yaml'), 0o644);
     const { stdout: ctr } = await run('buildah', ['from', '--isolation', 'chroot', TAG]);
+    container = ctr.trim();
     // The image's entrypoint and the role as its argument, as `docker run moat edge --config …` does.
     const child: ChildProcess = spawn(
       'buildah',
