@@ -31,13 +31,19 @@ const decided = (
 function filter(
   name: string,
   check: Filter['check'],
-  options: { timeoutMs?: number; onError?: 'tempfail' | 'accept'; inboundOnly?: boolean } = {},
+  options: {
+    timeoutMs?: number;
+    onError?: 'tempfail' | 'accept';
+    inboundOnly?: boolean;
+    removeHeader?: Filter['removeHeader'];
+  } = {},
 ): Filter {
   return {
     name,
     timeoutMs: options.timeoutMs ?? 1000,
     onError: options.onError ?? 'tempfail',
     appliesTo: (direction) => !options.inboundOnly || direction === 'inbound',
+    ...(options.removeHeader ? { removeHeader: options.removeHeader } : {}),
     check,
   };
 }
@@ -160,14 +166,16 @@ describe('filters in the edge', () => {
       {},
       {
         filters: [
-          filter('words', async (m) =>
-            m.body.includes('VIAGRA')
-              ? decided({ action: 'reject', reply: Replies.spamRejected, reason: 'spam words' })
-              : {
-                  decision: { action: 'accept', headers: ['X-Moat-Filter: passed\r\n'] },
-                  result: { words: 0 },
-                  removeHeader: (name) => name === 'x-spam-flag',
-                },
+          filter(
+            'words',
+            async (m) =>
+              m.body.includes('VIAGRA')
+                ? decided({ action: 'reject', reply: Replies.spamRejected, reason: 'spam words' })
+                : {
+                    decision: { action: 'accept', headers: ['X-Moat-Filter: passed\r\n'] },
+                    result: { words: 0 },
+                  },
+            { removeHeader: (name) => name === 'x-spam-flag' },
           ),
         ],
       },
@@ -188,6 +196,47 @@ describe('filters in the edge', () => {
       const events = await searchEvents(t.redis, t.spool.keys.events, { messageId: id });
       expect(events.find((e) => e.type === 'received')?.filters).toEqual([
         { filter: 'words', verdict: 'accept', ms: expect.any(Number), result: { words: 0 } },
+      ]);
+      c.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a filter that fails open (onError: accept) still removes the fields it owns: a forgery never rides on an outage', async () => {
+    const t = await startTestEdge(
+      redis,
+      {},
+      {
+        filters: [
+          filter(
+            'auth',
+            async () => {
+              throw new Error('ETIMEOUT');
+            },
+            {
+              onError: 'accept',
+              removeHeader: (name, value) =>
+                name === 'authentication-results' && value.trim().startsWith('edge.test'),
+            },
+          ),
+        ],
+      },
+    );
+    try {
+      const c = await RawSmtp.connect({ port: t.port });
+      await c.cmd('EHLO mx.example.net');
+      await c.cmd('MAIL FROM:<a@example.net>');
+      await c.cmd('RCPT TO:<b@example.com>');
+      const forged = 'Authentication-Results: edge.test; dmarc=pass header.from=example.com\r\n';
+      const other = 'Authentication-Results: mx.example.net; spf=pass\r\n';
+      const id = queueIdOf(await c.data(`${forged}${other}${MESSAGE}`));
+      const body = (await t.spool.readBody(id))?.toString('latin1') ?? '';
+      expect(body).not.toContain('edge.test; dmarc=pass');
+      expect(body).toContain(other);
+      const events = await searchEvents(t.redis, t.spool.keys.events, { messageId: id });
+      expect(events.find((e) => e.type === 'received')?.filters).toEqual([
+        { filter: 'auth', verdict: 'error', ms: expect.any(Number), result: { error: 'ETIMEOUT' } },
       ]);
       c.destroy();
     } finally {

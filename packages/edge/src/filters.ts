@@ -24,8 +24,6 @@ export interface FilterCheck {
   readonly decision: FilterDecision;
   /** What the filter found, for the tracking record (virus name, score, SPF/DKIM/DMARC). */
   readonly result: Readonly<Record<string, unknown>>;
-  /** Header fields of the message to remove (a forged Authentication-Results, X-Spam-*). */
-  readonly removeHeader?: (name: string, value: string) => boolean;
 }
 
 export interface Filter {
@@ -34,6 +32,12 @@ export interface Filter {
   readonly onError: 'tempfail' | 'accept';
   /** Whether the filter looks at mail in this direction at all. */
   appliesTo(direction: Direction): boolean;
+  /**
+   * Header fields from outside that this filter's own fields stand for (a forged
+   * Authentication-Results claiming Moat's id, a sender's X-Spam-Status): removed whenever the
+   * filter applies, whether it answered or failed open, so a fail-open never lets a forgery by.
+   */
+  readonly removeHeader?: (name: string, value: string) => boolean;
   /** Aborting the signal (the timeout) must make it give up its connection. */
   check(input: FilterInput, signal: AbortSignal): Promise<FilterCheck>;
 }
@@ -47,7 +51,7 @@ export interface Signer {
 /** One filter's part in a message's fate, as logged, counted and tracked. */
 export interface FilterReport {
   readonly filter: string;
-  /** accept, tag, tempfail, reject, or error (the filter could not answer). */
+  /** accept, tag, tempfail, reject, error (the filter could not answer), or unscanned (accepted without a scan). */
   readonly verdict: string;
   readonly seconds: number;
   readonly result: Readonly<Record<string, unknown>>;
@@ -66,7 +70,7 @@ export async function runFilters(filters: readonly Filter[], input: FilterInput)
   const applicable = filters.filter((f) => f.appliesTo(input.direction));
   const ran = await Promise.all(applicable.map((f) => runOne(f, input)));
   const combined = combineDecisions(ran.map((r) => ({ filter: r.report.filter, decision: r.decision })));
-  const removers = ran.flatMap((r) => (r.removeHeader ? [r.removeHeader] : []));
+  const removers = applicable.flatMap((f) => (f.removeHeader ? [f.removeHeader] : []));
   return {
     decision: combined.decision,
     filter: combined.filter,
@@ -79,7 +83,7 @@ export async function runFilters(filters: readonly Filter[], input: FilterInput)
 async function runOne(
   filter: Filter,
   input: FilterInput,
-): Promise<{ decision: FilterDecision; report: FilterReport; removeHeader?: FilterCheck['removeHeader'] }> {
+): Promise<{ decision: FilterDecision; report: FilterReport }> {
   const started = performance.now();
   const controller = new AbortController();
   const timer = setTimeout(
@@ -99,12 +103,11 @@ async function runOne(
       decision,
       report: {
         filter: filter.name,
-        verdict: decision.action,
+        verdict: decision.verdict ?? decision.action,
         seconds: seconds(),
         result: check.result,
         ...(decision.reason ? { reason: decision.reason } : {}),
       },
-      ...(check.removeHeader ? { removeHeader: check.removeHeader } : {}),
     };
   } catch (err) {
     const message = (err as Error).message ?? String(err);

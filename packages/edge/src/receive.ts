@@ -66,7 +66,9 @@ export async function receiveMessage(
   if (filtered) {
     countFilters(deps, filtered);
     const { decision } = filtered;
-    txn.log.info({
+    // A filter that failed open (onError: accept) is an outage an operator must see.
+    const level = filtered.reports.some((r) => r.verdict === 'error') ? 'warn' : 'info';
+    txn.log[level]({
       event: 'edge.filtered',
       action: decision.action,
       filter: filtered.filter,

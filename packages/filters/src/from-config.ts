@@ -56,6 +56,7 @@ export function buildFilters(config: FiltersConfig, options: BuildOptions): Buil
       timeoutMs: clamav.timeout,
       onError: onErrorOf(clamav.onError),
       appliesTo: both(clamav.action),
+      removeHeader: removeScannerFields,
       async check(input, signal): Promise<FilterCheck> {
         const result =
           input.body.length > clamav.maxSize
@@ -64,7 +65,6 @@ export function buildFilters(config: FiltersConfig, options: BuildOptions): Buil
         return {
           decision: decideClamav(clamav, input.direction, result),
           result,
-          removeHeader: removeScannerFields,
         };
       },
     });
@@ -78,6 +78,7 @@ export function buildFilters(config: FiltersConfig, options: BuildOptions): Buil
       timeoutMs: rspamd.timeout,
       onError: onErrorOf(rspamd.onError),
       appliesTo: both(rspamd.action),
+      removeHeader: removeScannerFields,
       async check(input, signal): Promise<FilterCheck> {
         const result = await checkWithRspamd(rspamd.url, input.body, envelopeOf(input, options.hostname), {
           password: rspamd.password,
@@ -91,7 +92,6 @@ export function buildFilters(config: FiltersConfig, options: BuildOptions): Buil
             required: result.required,
             symbols: result.symbols,
           },
-          removeHeader: removeScannerFields,
         };
       },
     });
@@ -105,12 +105,12 @@ export function buildFilters(config: FiltersConfig, options: BuildOptions): Buil
       timeoutMs: spamassassin.timeout,
       onError: onErrorOf(spamassassin.onError),
       appliesTo: both(spamassassin.action),
+      removeHeader: removeScannerFields,
       async check(input, signal): Promise<FilterCheck> {
         const result = await checkWithSpamd(spamassassin.address, input.body, spamassassin.user, signal);
         return {
           decision: decideSpamassassin(spamassassin, input.direction, result),
           result: { ...result },
-          removeHeader: removeScannerFields,
         };
       },
     });
@@ -130,6 +130,7 @@ export function buildFilters(config: FiltersConfig, options: BuildOptions): Buil
       timeoutMs: authentication.timeout,
       onError: onErrorOf(authentication.onError),
       appliesTo: (direction) => direction === 'inbound',
+      removeHeader: forged,
       async check(input): Promise<FilterCheck> {
         const result = await authenticateSender(
           input.body,
@@ -146,7 +147,6 @@ export function buildFilters(config: FiltersConfig, options: BuildOptions): Buil
             ...(result.dmarc.domain ? { domain: result.dmarc.domain } : {}),
             arc: result.arc.result,
           },
-          removeHeader: forged,
         };
       },
     });
