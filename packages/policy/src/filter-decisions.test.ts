@@ -57,12 +57,16 @@ describe('ClamAV', () => {
   });
 
   test.each([
-    ['accept', 'accept'],
-    ['reject', 'reject'],
-  ] as const)('oversize %s', (oversize, action) => {
+    ['accept', 'accept', 'unscanned'],
+    ['tempfail', 'tempfail', undefined],
+    ['reject', 'reject', undefined],
+  ] as const)('oversize %s: %s, counted as %s', (oversize, action, verdict) => {
     const c = filters({ clamav: { oversize } }).clamav;
     if (!c) throw new Error('no clamav');
-    expect(decideClamav(c, 'inbound', { status: 'oversize', size: 1 }).action).toBe(action);
+    const d = decideClamav(c, 'inbound', { status: 'oversize', size: 1 });
+    expect(d.action).toBe(action);
+    // Accepted without a scan is never counted or tracked as a clean scan.
+    expect(d.verdict).toBe(verdict);
   });
 });
 

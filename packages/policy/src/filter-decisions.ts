@@ -27,6 +27,12 @@ export interface FilterDecision {
   readonly headers: readonly string[];
   /** A tag for the Subject (Rspamd's rewrite subject), applied when the action is tag. */
   readonly subject?: string;
+  /**
+   * How the verdict is counted and tracked when it is not the action itself: `unscanned` for a
+   * message accepted without a scan (larger than the scanner takes), so it is never counted as
+   * a clean one.
+   */
+  readonly verdict?: 'unscanned';
 }
 
 export type ClamavResult =
@@ -118,7 +124,7 @@ export function decideClamav(
         return { action: 'reject', reply: Replies.tooBigToScan, reason, headers };
       if (config.oversize === 'tempfail')
         return { action: 'tempfail', reply: Replies.scannerUnavailable, reason, headers };
-      return { action: 'accept', reason, headers };
+      return { action: 'accept', verdict: 'unscanned', reason, headers };
     }
   }
 }
