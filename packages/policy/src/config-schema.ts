@@ -289,14 +289,30 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     for (const conflict of routeConflicts(config)) ctx.addIssue({ code: 'custom', ...conflict });
-    const inbound = Object.keys(config.inbound.domains).flatMap((k) => parseDomainPattern(k) ?? []);
-    for (const domain of Object.keys(config.recipients.domains)) {
+    const inbound = Object.entries(config.inbound.domains).flatMap(([k, route]) => {
+      const pattern = parseDomainPattern(k);
+      return pattern ? [{ pattern, route }] : [];
+    });
+    for (const [domain, sources] of Object.entries(config.recipients.domains)) {
       const d = parseDomainPattern(domain);
-      if (d && !inbound.some((p) => domainMatches(d.domain, p)))
+      if (d === null) continue;
+      const route = inbound.find((i) => domainMatches(d.domain, i.pattern))?.route;
+      if (route === undefined) {
         ctx.addIssue({
           code: 'custom',
           path: ['recipients', 'domains', domain],
           message: 'is not one of inbound.domains (only our own domains have recipients to check)',
+        });
+        continue;
+      }
+      // A callout asks the route's smart host; a route by MX lookup has none to ask, and every
+      // unknown recipient would get 450 for ever.
+      const callout = sources.findIndex((source) => 'callout' in source);
+      if (callout >= 0 && !route.hosts[0]?.startsWith('['))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['recipients', 'domains', domain, callout, 'callout'],
+          message: `needs the route of ${domain} in inbound.domains to be a smart host in brackets ("[192.168.1.254]"): it is "${route.hosts[0]}", looked up by MX, so there is no one server to ask`,
         });
     }
   });

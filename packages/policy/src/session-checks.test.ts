@@ -176,6 +176,21 @@ describe('recipient validation', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.errors.map((e) => e.path)).toEqual(['recipients.domains["other.example"]']);
   });
+
+  test('a callout needs a bracketed smart host to ask: a route by MX lookup is named in the error', () => {
+    const r = parseConfig({
+      hostname: 'relay.example.com',
+      inbound: { domains: { 'example.com': '[10.0.0.5]', 'example.org': 'mail.example.org' } },
+      recipients: {
+        domains: { 'example.com': [{ callout: {} }], 'example.org': [{ file: '/x' }, { callout: {} }] },
+      },
+    });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.errors.map((e) => e.path)).toEqual(['recipients.domains["example.org"][1].callout']);
+      expect(r.errors[0]?.message).toContain('"mail.example.org", looked up by MX');
+    }
+  });
 });
 
 describe('greylisting and rate limits', () => {
