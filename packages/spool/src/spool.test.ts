@@ -8,7 +8,7 @@ import { Heartbeat, liveNodes } from './heartbeat.js';
 import { newMessageId } from './ids.js';
 import { keysFor } from './keys.js';
 import { pauseRoute, resumeRoute, routeStatus } from './routes.js';
-import { Spool } from './spool.js';
+import { BULLMQ_EVENTS_MAX, Spool } from './spool.js';
 import { sweepOrphans } from './sweeper.js';
 import { searchEvents } from './tracking.js';
 
@@ -114,6 +114,26 @@ describe('enqueue', () => {
     expect(await spool.readBody(meta.id)).toBeNull();
     expect(await redis.exists(spool.keys.meta(meta.id), spool.keys.jobs(meta.id))).toBe(0);
     expect(await redis.zscore(spool.keys.messages, meta.id)).toBeNull();
+    await spool.close();
+  });
+
+  test("BullMQ's own events stream, which Moat never reads, stays capped near BULLMQ_EVENTS_MAX", async () => {
+    const spool = fresh();
+    const queue = spool.queue('[192.168.1.254]');
+    for (let i = 0; i < 400; i++)
+      await spool.enqueue({
+        sender: 'alice@example.org',
+        routes: [{ routeId: '[192.168.1.254]', recipients: ['bob@example.com'] }],
+        body: Buffer.from(`Subject: ${i}\r\n\r\nbody\r\n`),
+        client,
+      });
+    // Each job writes "added" and "waiting": 800 events; XADD MAXLEN ~ trims whole nodes, so a
+    // little more than the cap may stay, never the 800 (nor BullMQ's default 10,000).
+    const { meta, events } = queue.keys as Record<string, string>;
+    expect(await redis.hget(`${meta}`, 'opts.maxLenEvents')).toBe(String(BULLMQ_EVENTS_MAX));
+    const length = await redis.xlen(`${events}`);
+    expect(length).toBeGreaterThan(0);
+    expect(length).toBeLessThanOrEqual(BULLMQ_EVENTS_MAX * 3);
     await spool.close();
   });
 
