@@ -1,7 +1,9 @@
 /**
  * The benchmark command. Runs each system under each load, alternating systems within every
  * round so machine drift cancels out, and prints medians and ratios to Postfix.
- *   node bench/dist/run.js [--quick] [--rounds N] [--systems a,b] [--node label=PATH] [--out FILE]
+ *   node bench/dist/run.js [--quick | --check] [--rounds N] [--systems a,b] [--node label=PATH] [--out FILE]
+ * --check runs the systems and loads of the performance targets and prints each as met / not
+ * met (check.ts).
  * A Moat system named "moat-start-always@label" runs on the Node.js binary that --node label=PATH
  * names (repeatable), so two runtimes are measured in one run.
  * Everything runs on loopback and stops by itself.
@@ -9,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CHECK_SIZES_KB, CHECK_SYSTEMS, checkTargets, formatCheck } from './check.js';
 import { report } from './report.js';
 import { type Load, type Measurement, measure, type SystemName } from './scenario.js';
 
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     size: { type: 'string' },
     out: { type: 'string' },
     node: { type: 'string', multiple: true },
+    check: { type: 'boolean' },
   },
 });
 
@@ -34,7 +38,9 @@ const ALL_SYSTEMS: SystemName[] = [
   'moat-start-everysec',
   'moat-split-always',
 ];
-const systems = (values.systems?.split(',') as SystemName[] | undefined) ?? ALL_SYSTEMS;
+const systems =
+  (values.systems?.split(',') as SystemName[] | undefined) ??
+  (values.check ? [...CHECK_SYSTEMS] : ALL_SYSTEMS);
 const rounds = Number(values.rounds ?? 3);
 const nodes = new Map<string, string>();
 for (const spec of values.node ?? []) {
@@ -100,7 +106,12 @@ const fullLoads: Load[] = [
     warmupMessages: 1000,
   },
 ];
-const loads = (values.quick ? quickLoads : fullLoads)
+// --check: the loads the targets are written for (20 sessions, one message per connection).
+const checkLoads = fullLoads.filter(
+  (load) =>
+    load.sessions === 20 && load.perConnection === 1 && CHECK_SIZES_KB.some((kb) => load.size === kb * KB),
+);
+const loads = (values.check ? checkLoads : values.quick ? quickLoads : fullLoads)
   .filter((load) => values.size === undefined || load.size === Number(values.size) * KB)
   .map((load) => ({
     ...load,
@@ -143,6 +154,7 @@ for (const load of loads) {
   }
 }
 process.stdout.write(report(results));
+if (values.check) process.stdout.write(formatCheck(checkTargets(results)));
 
 function ownCpu(m: Measurement): string {
   const own = m.ownCpuPer1000;

@@ -72,6 +72,8 @@ export interface Measurement {
     readonly redis: number;
     /** The filter daemons' (clamd, Rspamd), for "+filters" systems. */
     readonly daemons?: number;
+    /** Each server process apart, in start order (the split layout: edge, then worker). */
+    readonly processes?: readonly number[];
   } | null;
   /** Sample messages relayed after the run and found byte-identical (0: not checked). */
   readonly verified?: number;
@@ -87,14 +89,17 @@ interface Running {
   /** Relays a sample and checks it arrived unchanged (verify.ts); resolves with the count. */
   verify?(size: number): Promise<number>;
   /** CPU seconds so far of the server's processes, its Redis and filter daemons (Moat and bare only). */
-  cpu?(): { server: number; redis: number; daemons?: number };
+  cpu?(): { server: number; redis: number; daemons?: number; processes: number[] };
 }
 
-function cpuOf(server: () => readonly number[], redisPid: number): () => { server: number; redis: number } {
-  return () => ({
-    server: server().reduce((sum, pid) => sum + cpuSeconds(pid), 0),
-    redis: cpuSeconds(redisPid),
-  });
+function cpuOf(
+  server: () => readonly number[],
+  redisPid: number,
+): () => { server: number; redis: number; processes: number[] } {
+  return () => {
+    const processes = server().map(cpuSeconds);
+    return { server: processes.reduce((sum, s) => sum + s, 0), redis: cpuSeconds(redisPid), processes };
+  };
 }
 
 async function startSystem(
@@ -268,6 +273,7 @@ export async function measure(
             ...(own1.daemons !== undefined
               ? { daemons: perThousand(own1.daemons - (own0.daemons ?? 0)) }
               : {}),
+            processes: own1.processes.map((s, i) => perThousand(s - (own0.processes[i] ?? 0))),
           }
         : null;
     const peakRss = rss.stop();

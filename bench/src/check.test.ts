@@ -1,0 +1,67 @@
+import { expect, test } from 'vitest';
+import { checkTargets, formatCheck } from './check.js';
+import type { Measurement } from './scenario.js';
+
+const KB = 1024;
+const m = (
+  system: Measurement['system'],
+  kb: number,
+  acceptRate: number,
+  endToEndRate: number | null,
+  extra: Partial<Measurement> = {},
+): Measurement => ({
+  system,
+  load: { size: kb * KB, sessions: 20, perConnection: 1, messages: 100, latencyMessages: 10 },
+  acceptRate,
+  endToEndRate,
+  p50: 1,
+  p99: 10,
+  cpuPer1000: 1,
+  peakRss: 1,
+  ownCpuPer1000: null,
+  ...extra,
+});
+
+test('10 KB: ratios to Postfix, the edge against the bare floor, p99; shares of direct and bare', () => {
+  const rows = checkTargets([
+    m('direct', 10, 3000, 3000),
+    m('postfix', 10, 400, 300),
+    m('bare-always', 10, 1000, null),
+    m('moat-edge-always', 10, 950, null),
+    m('moat-start-always', 10, 700, 650, { p99: 25 }),
+  ]);
+  const by = (what: string) => rows.find((r) => r.what === what);
+  expect(by('moat start, accept')).toMatchObject({ value: 1.75, target: 1.8, met: false });
+  expect(by('moat start, accept')?.note).toBe('23 % of direct, 70 % of the bare floor');
+  expect(by('moat start, end to end')).toMatchObject({ value: 650 / 300, target: 2, met: true });
+  expect(by('moat edge against the bare floor')).toMatchObject({ value: 0.95, met: true });
+  expect(by('moat start, p99 DATA → 250')).toMatchObject({ value: 25, target: 20, kind: 'max', met: false });
+  const text = formatCheck(rows);
+  expect(text).toContain('| 10 KB | moat start, accept | 1.75× | ≥ 1.80× | not met |');
+  expect(text).toContain('| 10 KB | moat edge against the bare floor | 95 % | ≥ 90 % | met |');
+  expect(text).toContain('2 of 4 targets met.');
+});
+
+test('1 MB: a target above 90 % of direct is lowered to it; edge and worker CPU per MB from the split layout', () => {
+  const rows = checkTargets([
+    m('direct', 1024, 100, 90),
+    m('postfix', 1024, 80, 60),
+    m('moat-start-always', 1024, 95, 70),
+    m('moat-split-always', 1024, 90, 70, {
+      ownCpuPer1000: { server: 16, redis: 3, processes: [4.5, 11.5] },
+    }),
+  ]);
+  const accept = rows.find((r) => r.what === 'moat start, accept');
+  // 1.3 × 80 = 104 is above 0.9 × 100 = 90: the target becomes 90 / 80 = 1.125.
+  expect(accept?.target).toBeCloseTo(1.125);
+  expect(accept?.met).toBe(true);
+  expect(accept?.note).toContain('target lowered from 1.3× to 90 % of direct');
+  expect(rows.find((r) => r.what === 'edge CPU per MB')).toMatchObject({ value: 4.5, met: true });
+  expect(rows.find((r) => r.what === 'worker CPU per MB')).toMatchObject({ value: 11.5, met: false });
+});
+
+test('a load that was not run gives no rows; a missing figure is never met', () => {
+  expect(checkTargets([m('postfix', 2, 1, 1)])).toEqual([]);
+  const rows = checkTargets([m('postfix', 100, 400, 300)]);
+  expect(rows.map((r) => r.met)).toEqual([false, false]);
+});

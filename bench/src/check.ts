@@ -1,0 +1,151 @@
+/**
+ * `--check`: the performance targets (issue 16) as met / not met, from one run's medians.
+ * Every ratio is to Postfix in the same run; a target above 90 % of the `direct` ceiling of
+ * the same run (smtp-source → smtp-sink, what this machine and these tools can do at all) is
+ * lowered to that. Each figure is also shown as a share of `direct` and of the bare floor.
+ */
+import { median } from './report.js';
+import type { Measurement, SystemName } from './scenario.js';
+
+const KB = 1024;
+
+export interface TargetResult {
+  readonly load: string;
+  readonly what: string;
+  /** The figure, as the target is written (a ratio to Postfix, ms, a share). */
+  readonly value: number;
+  readonly target: number;
+  /** `min`: the figure must reach the target; `max`: it must stay at or under it. */
+  readonly kind: 'min' | 'max';
+  readonly met: boolean;
+  readonly unit: string;
+  /** What else to know: shares of direct and of the bare floor, a lowered target. */
+  readonly note: string;
+}
+
+type Rate = 'acceptRate' | 'endToEndRate';
+
+/** The systems and loads `--check` runs (sizes in KB: 20 sessions, one message per connection). */
+export const CHECK_SYSTEMS: readonly SystemName[] = [
+  'direct',
+  'postfix',
+  'bare-always',
+  'moat-edge-always',
+  'moat-start-always',
+  'moat-split-always',
+];
+export const CHECK_SIZES_KB = [10, 100, 1024] as const;
+
+const RATIO_TARGETS: Record<number, { accept: number; e2e: number }> = {
+  1024: { accept: 1.3, e2e: 1.2 },
+  100: { accept: 1.5, e2e: 1.5 },
+  10: { accept: 1.8, e2e: 2.0 },
+};
+
+export function checkTargets(results: readonly Measurement[]): TargetResult[] {
+  const out: TargetResult[] = [];
+  for (const kb of CHECK_SIZES_KB) {
+    const at = results.filter(
+      (m) => m.load.size === kb * KB && m.load.sessions === 20 && m.load.perConnection === 1,
+    );
+    if (at.length === 0) continue;
+    const load = `${kb >= 1024 ? `${kb / 1024} MB` : `${kb} KB`}`;
+    const med = (system: SystemName, pick: (m: Measurement) => number | null | undefined) => {
+      const v = at
+        .filter((m) => m.system === system)
+        .map(pick)
+        .filter((x): x is number => typeof x === 'number');
+      return v.length ? median(v) : Number.NaN;
+    };
+    const rate = (system: SystemName, which: Rate) => med(system, (m) => m[which]);
+    const shares = (value: number, which: Rate) => {
+      const direct = rate('direct', which);
+      const bare = rate('bare-always', 'acceptRate');
+      const parts = [`${pct(value / direct)} of direct`];
+      if (which === 'acceptRate') parts.push(`${pct(value / bare)} of the bare floor`);
+      return parts.join(', ');
+    };
+    const ratio = (what: string, which: Rate, wanted: number) => {
+      const moat = rate('moat-start-always', which);
+      const postfix = rate('postfix', which);
+      const ceiling = (0.9 * rate('direct', which)) / postfix;
+      const target = Number.isNaN(ceiling) ? wanted : Math.min(wanted, ceiling);
+      const lowered = target < wanted ? `; target lowered from ${wanted}× to 90 % of direct` : '';
+      out.push(
+        result(load, what, moat / postfix, target, 'min', '× Postfix', `${shares(moat, which)}${lowered}`),
+      );
+    };
+    const wanted = RATIO_TARGETS[kb];
+    if (wanted) {
+      ratio('moat start, accept', 'acceptRate', wanted.accept);
+      ratio('moat start, end to end', 'endToEndRate', wanted.e2e);
+    }
+    if (kb === 1024) {
+      // The split layout runs the edge and the worker as two processes: their CPU apart.
+      const mb = (kb * KB) / (1024 * 1024);
+      for (const [i, role] of ['edge', 'worker'].entries()) {
+        const ms = med('moat-split-always', (m) => m.ownCpuPer1000?.processes?.[i]) / mb;
+        out.push(
+          result(load, `${role} CPU per MB`, ms, 5, 'max', 'ms', 'moat-split-always, that process alone'),
+        );
+      }
+    }
+    if (kb === 10) {
+      const edge = rate('moat-edge-always', 'acceptRate');
+      const bare = rate('bare-always', 'acceptRate');
+      out.push(
+        result(
+          load,
+          'moat edge against the bare floor',
+          edge / bare,
+          0.9,
+          'min',
+          'of bare',
+          shares(edge, 'acceptRate'),
+        ),
+      );
+      const p99 = med('moat-start-always', (m) => m.p99);
+      out.push(
+        result(
+          load,
+          'moat start, p99 DATA → 250',
+          p99,
+          20,
+          'max',
+          'ms',
+          `Postfix ${med('postfix', (m) => m.p99).toFixed(1)} ms`,
+        ),
+      );
+    }
+  }
+  return out;
+}
+
+function result(
+  load: string,
+  what: string,
+  value: number,
+  target: number,
+  kind: 'min' | 'max',
+  unit: string,
+  note: string,
+): TargetResult {
+  const met = !Number.isNaN(value) && (kind === 'min' ? value >= target : value <= target);
+  return { load, what, value, target, kind, met, unit, note };
+}
+
+const pct = (x: number) => (Number.isNaN(x) ? '-' : `${Math.round(x * 100)} %`);
+
+/** The check as a Markdown table, one target a row. */
+export function formatCheck(rows: readonly TargetResult[]): string {
+  const fmt = (x: number, unit: string) =>
+    Number.isNaN(x) ? '-' : unit === 'of bare' ? pct(x) : `${x.toFixed(2)}${unit === 'ms' ? ' ms' : '×'}`;
+  let out =
+    '\n### Targets (--check)\n\n| load | figure | measured | target | | also |\n|---|---|---|---|---|---|\n';
+  for (const r of rows) {
+    const sign = r.kind === 'min' ? '≥' : '≤';
+    out += `| ${r.load} | ${r.what} | ${fmt(r.value, r.unit)} | ${sign} ${fmt(r.target, r.unit)} | ${r.met ? 'met' : 'not met'} | ${r.note} |\n`;
+  }
+  const met = rows.filter((r) => r.met).length;
+  return `${out}\n${met} of ${rows.length} targets met.\n`;
+}
