@@ -1,4 +1,6 @@
 /** The process entry of `moat` (bin/moat loads this): run the command, set the exit code. */
+// First: V8's collector settings, before the rest is loaded (gc-flags.ts says why).
+import './gc-flags.js';
 import { main } from './cli.js';
 import { processIo } from './io.js';
 
