@@ -7,8 +7,13 @@
  *   node bench/dist/bare-server.js --port N --redis redis://127.0.0.1:P
  */
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
 import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
+
+// The same V8 collector setting as moat's (apps/moat/src/gc-flags.ts): any edge built on
+// smtp-server can have it, so the floor has it too.
+v8.setFlagsFromString('--external-memory-accounted-in-global-limit');
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, redis: { type: 'string' } } });
 if (!values.port || !values.redis) throw new Error('usage: bare-server --port N --redis URL');
