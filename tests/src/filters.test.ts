@@ -2,7 +2,7 @@
  * Filtering before relay, end to end: one real `moat start` in front of real clamd, Rspamd and
  * spamd (Debian's, started by the testkit on loopback, each behind a TCP proxy the test can
  * make cut replies or answer garbage), mailauth against the testkit's DNS server, DKIM
- * signing checked at the smart host. Every refusal is asserted as the sender sees it, and
+ * signing (RSA and Ed25519) checked at the smart host. Every refusal is asserted as the sender sees it, and
  * every deferred message arrives once the daemon is back and the client retries.
  *
  * Inbound mail comes from 127.0.0.3 (an Internet client); outbound from 127.0.0.1 (allowed).
@@ -41,6 +41,12 @@ const INTERNET = '127.0.0.3';
 const HOSTNAME = 'relay.test';
 const TOKEN = 'filters-test-admin-token-0123456789';
 
+/**
+ * With enable_test_patterns, Rspamd takes GTUBE with its first letter changed as a forced
+ * action: Y "add header", Z "rewrite subject". SpamAssassin knows only the X of GTUBE itself.
+ */
+const RSPAMD_GTUBE_ACTIONS = { 'add header': `Y${GTUBE.slice(1)}`, 'rewrite subject': `Z${GTUBE.slice(1)}` };
+
 let dir: string;
 let redis: RedisServer;
 let dns: DnsServer;
@@ -54,14 +60,25 @@ let moat: MoatProcess;
 let smtpPort: number;
 let adminPort: number;
 
+/** Writes a new private key to `file` in the test's dir; resolves with its DKIM TXT record. */
+async function dkimKey(type: 'rsa' | 'ed25519', file: string): Promise<string> {
+  const pair =
+    type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519');
+  await writeFile(path.join(dir, file), pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  const der = pair.publicKey.export({ type: 'spki', format: 'der' });
+  // Ed25519 records carry the bare 32-byte key (RFC 8463 §4.2), RSA the SubjectPublicKeyInfo.
+  const p = type === 'rsa' ? der.toString('base64') : der.subarray(der.length - 32).toString('base64');
+  return `v=DKIM1; k=${type}; p=${p}`;
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'moat-filters-'));
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  await writeFile(path.join(dir, 'dkim.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
   dns = await startDns({
-    's2026._domainkey.example.com': {
-      TXT: [`v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 'der' }).toString('base64')}`],
-    },
+    's2026._domainkey.example.com': { TXT: [await dkimKey('rsa', 'dkim.pem')] },
+    // example.net signs with Ed25519 only; example.org with both (RFC 8463 §5 dual signing).
+    'ed2026._domainkey.example.net': { TXT: [await dkimKey('ed25519', 'ed-net.pem')] },
+    'rsa2026._domainkey.example.org': { TXT: [await dkimKey('rsa', 'rsa-org.pem')] },
+    'ed2026._domainkey.example.org': { TXT: [await dkimKey('ed25519', 'ed-org.pem')] },
     'bank.test': { TXT: ['v=spf1 ip4:192.0.2.10 -all'], A: ['192.0.2.10'] },
     '_dmarc.bank.test': { TXT: ['v=DMARC1; p=reject'] },
   });
@@ -69,7 +86,8 @@ beforeAll(async () => {
   [redis, clamd, rspamd, spamd, inboundSink, outboundSink] = await Promise.all([
     startRedis({ appendfsync: 'always' }),
     startClamd(),
-    startRspamd({ dnsServer: dns.server }),
+    // Test patterns: GTUBE variants that force Rspamd's milder actions (see RSPAMD_GTUBE_ACTIONS).
+    startRspamd({ dnsServer: dns.server, options: ['enable_test_patterns = true;'] }),
     startSpamd(),
     startSmtpSink({ tls: false }),
     startSmtpSink({ tls: false }),
@@ -96,7 +114,16 @@ beforeAll(async () => {
         rspamd: { url: `http://127.0.0.1:${proxies.rspamd.port}`, timeout: '3s' },
         spamassassin: { address: `127.0.0.1:${proxies.spamassassin.port}`, timeout: '5s' },
         authentication: {},
-        dkim: { domains: { 'example.com': [{ selector: 's2026', key: path.join(dir, 'dkim.pem') }] } },
+        dkim: {
+          domains: {
+            'example.com': [{ selector: 's2026', key: path.join(dir, 'dkim.pem') }],
+            'example.net': [{ selector: 'ed2026', key: path.join(dir, 'ed-net.pem') }],
+            'example.org': [
+              { selector: 'rsa2026', key: path.join(dir, 'rsa-org.pem') },
+              { selector: 'ed2026', key: path.join(dir, 'ed-org.pem') },
+            ],
+          },
+        },
       },
       admin: { listen: `127.0.0.1:${adminPort}`, tokens: [TOKEN] },
     },
@@ -192,6 +219,8 @@ async function rejectedRecord(sender: string): Promise<Record<string, Verdict>> 
   return Object.fromEntries((event.filters ?? []).map((f) => [f.filter, f]));
 }
 
+const headOf = (raw: string) => raw.slice(0, raw.indexOf('\r\n\r\n'));
+
 const queuedId = (reply: string) => /queued as (\S+)/.exec(reply)?.[1] ?? '';
 
 describe('a clean inbound message', () => {
@@ -281,6 +310,37 @@ describe('hits', () => {
     expect(verdicts.clamav?.verdict).toBe('accept');
   });
 
+  test('Rspamd "rewrite subject": tagged, not refused; the Subject arrives rewritten as Rspamd proposed', async () => {
+    const m = message({ subject: 'cheap watches', body: RSPAMD_GTUBE_ACTIONS['rewrite subject'] });
+    const reply = await send(m.text);
+    expect(reply).toMatch(/^250 /);
+    const head = headOf(await arrived(inboundSink, m.id));
+    // Rspamd's default template, "*** SPAM *** %s".
+    expect(head.match(/^Subject: .*$/gm)).toEqual(['Subject: *** SPAM *** cheap watches']);
+    expect(head).toContain('X-Spam-Flag: YES');
+    expect(head).toMatch(/X-Spam-Status: Yes, score=\S+ required=\S+ scanner=rspamd/);
+    const received = await trackingOf(`messageId=${queuedId(reply)}`, 'received');
+    expect(received.filters?.find((f) => f.filter === 'rspamd')).toMatchObject({
+      verdict: 'tag',
+      result: { action: 'rewrite subject' },
+    });
+  });
+
+  test('Rspamd "add header": tagged with X-Spam-Flag and its X-Spam-Status; the Subject is left alone', async () => {
+    const m = message({ subject: 'cheap pens', body: RSPAMD_GTUBE_ACTIONS['add header'] });
+    const reply = await send(m.text);
+    expect(reply).toMatch(/^250 /);
+    const head = headOf(await arrived(inboundSink, m.id));
+    expect(head.match(/^Subject: .*$/gm)).toEqual(['Subject: cheap pens']);
+    expect(head).toContain('X-Spam-Flag: YES');
+    expect(head).toMatch(/X-Spam-Status: Yes, score=\S+ required=\S+ scanner=rspamd/);
+    const received = await trackingOf(`messageId=${queuedId(reply)}`, 'received');
+    expect(received.filters?.find((f) => f.filter === 'rspamd')).toMatchObject({
+      verdict: 'tag',
+      result: { action: 'add header' },
+    });
+  });
+
   test('outbound spam from the internal server is tagged, not refused, and DKIM-signed', async () => {
     const m = message({ from: 'ceo@example.com', body: GTUBE, subject: 'outbound' });
     const reply = await send(m.text, {
@@ -327,6 +387,55 @@ describe('hits', () => {
       '550 5.7.1 Message rejected by the DMARC policy of the From domain: bank.test',
     );
   });
+});
+
+/** The DKIM results of a message as the smart host got it, verified against the test's DNS. */
+async function dkimResults(raw: string) {
+  const verified = await dkimVerify(Buffer.from(raw, 'latin1'), {
+    resolver: lookupThrough([dns.server], 2000) as never,
+  });
+  return verified.results.map((r) => {
+    const { signingDomain, selector, algo } = r as {
+      signingDomain?: string;
+      selector?: string;
+      algo?: string;
+    };
+    return { result: r.status.result, signingDomain, selector, algo };
+  });
+}
+
+describe('outbound DKIM signing with Ed25519 (RFC 8463)', () => {
+  test.each([
+    ['an Ed25519 key alone', 'example.net', [['ed2026', 'ed25519-sha256']]],
+    [
+      'an RSA and an Ed25519 key',
+      'example.org',
+      [
+        ['rsa2026', 'rsa-sha256'],
+        ['ed2026', 'ed25519-sha256'],
+      ],
+    ],
+  ])(
+    'a From domain with %s: every signature passes at the smart host against the published key',
+    async (_keys, domain, expected) => {
+      const m = message({ from: `ceo@${domain}`, subject: `signed by ${domain}` });
+      const reply = await send(m.text, {
+        localAddress: '127.0.0.1',
+        sender: `ceo@${domain}`,
+        to: 'x@remote.test',
+      });
+      expect(reply).toMatch(/^250 /);
+      const results = await dkimResults(await arrived(outboundSink, m.id));
+      // Verifiers list the signatures in header order; which key signs first is not the point.
+      const bySelector = (a: { selector?: string }, b: { selector?: string }) =>
+        (a.selector ?? '').localeCompare(b.selector ?? '');
+      expect(results.sort(bySelector)).toEqual(
+        expected
+          .map(([selector, algo]) => ({ result: 'pass', signingDomain: domain, selector, algo }))
+          .sort(bySelector),
+      );
+    },
+  );
 });
 
 type Scanner = 'clamav' | 'rspamd' | 'spamassassin';

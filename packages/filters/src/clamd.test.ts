@@ -1,6 +1,7 @@
 /**
  * The clamd client against a real clamd (Debian's, the testkit's test database of one EICAR
- * signature, StreamMaxLength 1 MB so the size limit is cheap to reach), and its answer parser.
+ * signature, StreamMaxLength 1 MB so the size limit is cheap to reach, TCP and a Unix socket),
+ * and its answer parser.
  */
 import { CLAMD_EICAR_SIGNATURE, type Clamd, EICAR, startClamd } from '@moat/testkit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -8,7 +9,7 @@ import { parseClamdReply, pingClamd, scanWithClamd } from './clamd.js';
 
 let clamd: Clamd;
 beforeAll(async () => {
-  clamd = await startClamd({ streamMaxLength: '1M' });
+  clamd = await startClamd({ streamMaxLength: '1M', localSocket: true });
 });
 afterAll(async () => {
   await clamd?.stop();
@@ -77,6 +78,35 @@ describe('scanWithClamd (real clamd)', () => {
     } finally {
       clamd.resume();
     }
+  });
+});
+
+// clamd on the same host is usually reached on its Unix socket (Debian: /run/clamav/clamd.ctl).
+describe('scanWithClamd over a Unix socket (real clamd)', () => {
+  const socket = () => {
+    if (!clamd.socketPath) throw new Error('the fixture was started without localSocket');
+    return { path: clamd.socketPath };
+  };
+
+  test('a clean message is clean; PING answers', async () => {
+    expect(await scanWithClamd(socket(), Buffer.from('Subject: hi\r\n\r\nhello\r\n'), signal())).toEqual({
+      status: 'clean',
+    });
+    await pingClamd(socket(), signal());
+  });
+
+  test('EICAR is found and named', async () => {
+    expect(await scanWithClamd(socket(), Buffer.from(EICAR), signal())).toEqual({
+      status: 'infected',
+      signature: CLAMD_EICAR_SIGNATURE,
+    });
+  });
+
+  test('no socket at the path: a DaemonError naming the path, not a verdict', async () => {
+    const missing = `${socket().path}.missing`;
+    await expect(scanWithClamd({ path: missing }, Buffer.from('x'), signal())).rejects.toThrow(
+      `clamd at ${missing}: ENOENT`,
+    );
   });
 });
 

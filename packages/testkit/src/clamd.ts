@@ -1,9 +1,10 @@
 /**
  * A real ClamAV daemon (Debian `clamav-daemon`) on 127.0.0.1, for tests of virus scanning:
- * its own clamd.conf and signature database in a temp dir, TCP on a free port, in the
- * foreground, stopped by PID. No official database can be downloaded here (and freshclam is
- * never run): the database is one MD5 signature of the EICAR test file, made with `sigtool`
- * (Debian `clamav`), so EICAR is found and everything else is clean.
+ * its own clamd.conf and signature database in a temp dir, TCP on a free port (and, on request,
+ * a Unix socket in that dir), in the foreground, stopped by PID. No official database can be
+ * downloaded here (and freshclam is never run): the database is one MD5 signature of the EICAR
+ * test file, made with `sigtool` (Debian `clamav`), so EICAR is found and everything else is
+ * clean.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -46,6 +47,11 @@ export const CLAMD_EICAR_SIGNATURE = `${EICAR_FILE}.UNOFFICIAL`;
 export interface ClamdOptions {
   /** clamd's StreamMaxLength, e.g. '1M' or '100K' (clamd's default: 100M). */
   readonly streamMaxLength?: string;
+  /**
+   * Also listen on a Unix socket (LocalSocket) in the fixture's own directory, as clamd is
+   * usually reached on one host (Debian's /run/clamav/clamd.ctl): its path is `socketPath`.
+   */
+  readonly localSocket?: boolean;
   /** More clamd.conf lines ("Option value"), appended last. */
   readonly extraConfig?: readonly string[];
   /** How long to wait for the first PONG, default 20 s. */
@@ -56,6 +62,8 @@ export interface Clamd extends FilterDaemon {
   readonly configFile: string;
   /** Where clamd logs (LogFile). */
   readonly logFile: string;
+  /** The Unix socket clamd listens on besides TCP (`localSocket: true`), else undefined. */
+  readonly socketPath: string | undefined;
 }
 
 export const CLAMD_MISSING_PACKAGE = 'clamav-daemon';
@@ -80,20 +88,29 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<Clamd> {
     await writeFile(path.join(db, 'test.hdb'), stdout);
     const configFile = path.join(dir, 'clamd.conf');
     const logFile = path.join(dir, 'clamd.log');
-    await writeFile(configFile, clamdConf(port, dir, db, logFile, opts));
+    const socketPath = opts.localSocket ? path.join(dir, 'clamd.sock') : undefined;
+    await writeFile(configFile, clamdConf(port, dir, db, logFile, socketPath, opts));
     const daemon = new DaemonProcess({
       name: `clamd on port ${port}`,
       binary,
       args: ['-c', configFile],
       dir,
       logFiles: [logFile],
+      // Ready when every listener answers, so a test may use either at once.
       probe: async () => {
-        const reply = await exchange(port, 'zPING\0', { timeoutMs: 1000, done: (r) => r.includes('\0') });
-        return reply === 'PONG\0' ? true : reply;
+        for (const where of socketPath ? [{}, { path: socketPath }] : [{}]) {
+          const reply = await exchange(port, 'zPING\0', {
+            timeoutMs: 1000,
+            done: (r) => r.includes('\0'),
+            ...where,
+          });
+          if (reply !== 'PONG\0') return reply;
+        }
+        return true;
       },
       startTimeoutMs: opts.startTimeoutMs ?? 20_000,
     });
-    const clamd = new LocalClamd(daemon, port, dir, configFile, logFile, remove);
+    const clamd = new LocalClamd(daemon, port, dir, { configFile, logFile, socketPath }, remove);
     return await clamd.begin();
   } catch (err) {
     await remove();
@@ -101,7 +118,14 @@ export async function startClamd(opts: ClamdOptions = {}): Promise<Clamd> {
   }
 }
 
-function clamdConf(port: number, dir: string, db: string, logFile: string, opts: ClamdOptions): string {
+function clamdConf(
+  port: number,
+  dir: string,
+  db: string,
+  logFile: string,
+  socketPath: string | undefined,
+  opts: ClamdOptions,
+): string {
   const lines = [
     `DatabaseDirectory ${db}`,
     `TCPSocket ${port}`,
@@ -116,6 +140,7 @@ function clamdConf(port: number, dir: string, db: string, logFile: string, opts:
   ];
   // As root clamd drops to the `clamav` user unless told otherwise; the temp dir is root's.
   if (isRoot()) lines.push('User root');
+  if (socketPath !== undefined) lines.push(`LocalSocket ${socketPath}`);
   if (opts.streamMaxLength !== undefined) lines.push(`StreamMaxLength ${opts.streamMaxLength}`);
   lines.push(...(opts.extraConfig ?? []));
   return `${lines.join('\n')}\n`;
@@ -124,18 +149,19 @@ function clamdConf(port: number, dir: string, db: string, logFile: string, opts:
 class LocalClamd extends DaemonHandle implements Clamd {
   readonly configFile: string;
   readonly logFile: string;
+  readonly socketPath: string | undefined;
 
   constructor(
     daemon: DaemonProcess,
     port: number,
     dir: string,
-    configFile: string,
-    logFile: string,
+    files: { configFile: string; logFile: string; socketPath: string | undefined },
     remove: () => Promise<void>,
   ) {
     super(daemon, { name: 'clamd', port, dir, remove });
-    this.configFile = configFile;
-    this.logFile = logFile;
+    this.configFile = files.configFile;
+    this.logFile = files.logFile;
+    this.socketPath = files.socketPath;
   }
 }
 

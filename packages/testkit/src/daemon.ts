@@ -399,17 +399,21 @@ function exited(child: ChildProcess): Promise<void> {
 }
 
 /**
- * Opens a TCP connection, writes `request`, collects the reply until the server closes or
- * `done(reply)` says it is complete, or `timeoutMs` passes. Resolves with the reply (latin1
- * text), or with a description of the failure starting with "error:" / "timeout"; never rejects.
+ * Opens a TCP connection (or one to the Unix socket `path`), writes `request`, collects the
+ * reply until the server closes or `done(reply)` says it is complete, or `timeoutMs` passes.
+ * Resolves with the reply (latin1 text), or with a description of the failure starting with
+ * "error:" / "timeout"; never rejects.
  */
 export function exchange(
   port: number,
   request: string | Buffer,
-  opts: { timeoutMs?: number; done?: (reply: string) => boolean; host?: string } = {},
+  opts: { timeoutMs?: number; done?: (reply: string) => boolean; host?: string; path?: string } = {},
 ): Promise<string> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: opts.host ?? HOST, port });
+    // A Unix socket path, when given, stands in for host and port.
+    const socket = net.connect(
+      opts.path !== undefined ? { path: opts.path } : { host: opts.host ?? HOST, port },
+    );
     let reply = '';
     let settled = false;
     const finish = (result: string) => {
