@@ -34,6 +34,13 @@ let ldapRoute: SmtpSink;
 const edges: { moat: MoatProcess; port: number }[] = [];
 let single: { moat: MoatProcess; port: number };
 const KNOWN = new Set(['alice@example.com', 'bob@example.com']);
+/** The callout's smart host: knows KNOWN, refuses everyone else with 550 5.1.1. */
+const startSmarthost = (port?: number) =>
+  startSmtpSink({
+    tls: false,
+    ...(port === undefined ? {} : { port }),
+    onRcpt: (address) => (KNOWN.has(address) ? undefined : { code: 550, message: '5.1.1 User unknown' }),
+  });
 
 const ENTRIES = `dn: dc=example,dc=org
 objectClass: dcObject
@@ -96,10 +103,7 @@ beforeAll(async () => {
   [redis, slapd, smarthost, ldapRoute] = await Promise.all([
     startRedis(),
     startSlapd({ suffix: 'dc=example,dc=org', entries: ENTRIES }),
-    startSmtpSink({
-      tls: false,
-      onRcpt: (address) => (KNOWN.has(address) ? undefined : { code: 550, message: '5.1.1 User unknown' }),
-    }),
+    startSmarthost(),
     startSmtpSink({ tls: false }),
   ]);
   const checks = {
@@ -238,6 +242,24 @@ describe('recipient validation', () => {
       await slapd.restart();
     }
     expect(await rcpt(single.port, '198.51.100.3', 'nobody-yet@example.org')).toMatch(/^550 5\.1\.1/);
+  });
+
+  test('callout smart host stopped: a cached known recipient is still accepted, an unknown one gets 450, never 550', async () => {
+    expect(await rcpt(single.port, '198.51.100.5', 'alice@example.com')).toMatch(/^250/); // cached now
+    const port = smarthost.port;
+    await smarthost.close();
+    try {
+      expect(await rcpt(single.port, '198.51.100.5', 'alice@example.com')).toMatch(/^250/);
+      // Asked twice: the failed callout kept nothing, not even an "unknown".
+      for (let i = 0; i < 2; i++)
+        expect(await rcpt(single.port, '198.51.100.5', 'never-seen@example.com')).toBe(
+          '450 4.1.1 <never-seen@example.com>: Recipient address rejected: unverified address, try again later',
+        );
+    } finally {
+      smarthost = await startSmarthost(port);
+    }
+    // Nothing was kept while it was down: asked again, and refused for good now.
+    expect(await rcpt(single.port, '198.51.100.5', 'never-seen@example.com')).toMatch(/^550 5\.1\.1/);
   });
 
   test('the static list is reloaded when the file changes', async () => {

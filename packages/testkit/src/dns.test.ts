@@ -90,6 +90,29 @@ describe('startDns', () => {
     expect(await resolver.resolve4('broken.example')).toEqual(['192.0.2.1']);
   });
 
+  it('answers with the TTL set for a name, and after the delay set for it', async () => {
+    const { dns, resolver } = await start({
+      'slow.example': { A: ['192.0.2.1'] },
+      'fast.example': { A: ['192.0.2.2'] },
+    });
+    dns.ttl('slow.example', 300);
+    dns.delay('Slow.example.', 400);
+    const started = performance.now();
+    const [slow, fast] = await Promise.all([
+      resolver.resolve4('slow.example', { ttl: true }).then((r) => ({ r, ms: performance.now() - started })),
+      resolver.resolve4('fast.example', { ttl: true }).then((r) => ({ r, ms: performance.now() - started })),
+    ]);
+    expect(slow.r).toEqual([{ address: '192.0.2.1', ttl: 300 }]);
+    expect(fast.r).toEqual([{ address: '192.0.2.2', ttl: 0 }]);
+    expect(slow.ms).toBeGreaterThanOrEqual(350);
+    expect(fast.ms).toBeLessThan(300);
+    dns.ttl('slow.example', null);
+    dns.delay('slow.example', null);
+    expect(await resolver.resolve4('slow.example', { ttl: true })).toEqual([
+      { address: '192.0.2.1', ttl: 0 },
+    ]);
+  });
+
   it('truncates a large UDP answer so the resolver retries over TCP', async () => {
     const key = `v=DKIM1; k=rsa; p=${'A'.repeat(3000)}`;
     const { resolver } = await start({ 'sel._domainkey.example.com': { TXT: [key] } });

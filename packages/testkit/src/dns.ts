@@ -49,6 +49,10 @@ export interface DnsServer {
   remove(name: string, type?: DnsRecordType): void;
   /** Make every question about `name` fail this way; `null` heals it. */
   fail(name: string, failure: DnsFailure | null): void;
+  /** Answers about `name` carry this TTL in seconds instead of 0; `null` goes back to 0. */
+  ttl(name: string, seconds: number | null): void;
+  /** Answers about `name` are sent `ms` after the question, like a slow server; `null`: at once. */
+  delay(name: string, ms: number | null): void;
   close(): Promise<void>;
 }
 
@@ -59,8 +63,8 @@ const RCODE_NXDOMAIN = 3;
 /** Largest UDP answer for a client that does not announce a size with EDNS (RFC 1035). */
 const CLASSIC_UDP_SIZE = 512;
 /**
- * TTL 0 on every answer, so that no cache (a resolver's or the code under test's) keeps
- * an answer that a test changes with set() or remove().
+ * TTL 0 on every answer (unless a test sets one with ttl()), so that no cache (a resolver's
+ * or the code under test's) keeps an answer that a test changes with set() or remove().
  */
 const TTL = 0;
 
@@ -74,16 +78,32 @@ export async function startDns(records: DnsZone = {}): Promise<DnsServer> {
   for (const [name, entry] of Object.entries(records)) zone.set(normalise(name), copy(entry));
   const queries: DnsQuery[] = [];
   const failures = new Map<string, DnsFailure>();
-  const respond = (query: DecodedPacket, maxSize: number) => answer(query, zone, queries, maxSize, failures);
+  const ttls = new Map<string, number>();
+  const delays = new Map<string, number>();
+  const timers = new Set<NodeJS.Timeout>();
+  /** Answers `query` through `send`, at once or after the delay set for its name. */
+  const respond = (query: DecodedPacket, maxSize: number, send: (reply: Buffer) => void) => {
+    const reply = answer(query, zone, queries, maxSize, failures, ttls);
+    if (!reply) return;
+    const question = query.questions?.[0];
+    const wait = question ? delays.get(normalise(question.name)) : undefined;
+    if (wait === undefined) return send(reply);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      send(reply);
+    }, wait);
+    timers.add(timer);
+  };
 
   const { udp, tcp, port } = await bindUdpAndTcp();
   udp.on('message', (packet, peer) => {
     const query = decode(packet);
     if (!query) return; // not DNS: a real server would drop it too
-    const reply = respond(query, udpLimit(query));
-    if (reply) udp.send(reply, peer.port, peer.address);
+    respond(query, udpLimit(query), (reply) => udp.send(reply, peer.port, peer.address));
   });
-  tcp.on('connection', (socket) => serveTcp(socket, (query) => respond(query, Number.POSITIVE_INFINITY)));
+  tcp.on('connection', (socket) =>
+    serveTcp(socket, (query, send) => respond(query, Number.POSITIVE_INFINITY, send)),
+  );
 
   return {
     host: HOST,
@@ -105,7 +125,17 @@ export async function startDns(records: DnsZone = {}): Promise<DnsServer> {
       if (failure === null) failures.delete(normalise(name));
       else failures.set(normalise(name), failure);
     },
+    ttl(name, seconds) {
+      if (seconds === null) ttls.delete(normalise(name));
+      else ttls.set(normalise(name), seconds);
+    },
+    delay(name, ms) {
+      if (ms === null) delays.delete(normalise(name));
+      else delays.set(normalise(name), ms);
+    },
     async close() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
       await Promise.all([
         new Promise<void>((resolve) => udp.close(() => resolve())),
         new Promise<void>((resolve) => tcp.close(() => resolve())),
@@ -124,6 +154,7 @@ function answer(
   log: DnsQuery[],
   maxSize: number,
   failures: ReadonlyMap<string, DnsFailure> = new Map(),
+  ttls: ReadonlyMap<string, number> = new Map(),
 ): Buffer | undefined {
   const question = query.questions?.[0];
   const opt = query.additionals?.find((record) => record.type === 'OPT');
@@ -160,7 +191,7 @@ function answer(
   const entry = zone.get(name);
   if (failure === 'servfail') reply.flags = (reply.flags ?? 0) | RCODE_SERVFAIL;
   else if (!entry) reply.flags = (reply.flags ?? 0) | RCODE_NXDOMAIN;
-  else reply.answers = answersFor(question, entry);
+  else reply.answers = answersFor(question, entry, ttls.get(name) ?? TTL);
 
   const encoded = dnsPacket.encode(reply);
   if (encoded.length <= maxSize) return encoded;
@@ -171,25 +202,25 @@ function answer(
   });
 }
 
-function answersFor(question: Question, entry: DnsRecords): Answer[] {
+function answersFor(question: Question, entry: DnsRecords, ttl: number): Answer[] {
   const name = question.name;
   switch (question.type) {
     case 'A':
     case 'AAAA':
     case 'PTR': {
       const type = question.type;
-      return (entry[type] ?? []).map((data) => ({ type, name, ttl: TTL, data }));
+      return (entry[type] ?? []).map((data) => ({ type, name, ttl, data }));
     }
     case 'MX':
       return (entry.MX ?? []).map(({ preference, exchange }) => ({
         type: 'MX',
         name,
-        ttl: TTL,
+        ttl,
         // dns-packet writes '' (and '.') as the root name, which is what a null MX needs
         data: { preference, exchange: exchange === '.' ? '' : exchange },
       }));
     case 'TXT':
-      return (entry.TXT ?? []).map((text) => ({ type: 'TXT', name, ttl: TTL, data: characterStrings(text) }));
+      return (entry.TXT ?? []).map((text) => ({ type: 'TXT', name, ttl, data: characterStrings(text) }));
     default:
       return [];
   }
@@ -204,7 +235,10 @@ function characterStrings(text: string): Buffer[] {
 }
 
 /** DNS over TCP: each message is preceded by its length in two bytes (RFC 1035 4.2.2). */
-function serveTcp(socket: net.Socket, respond: (query: DecodedPacket) => Buffer | undefined): void {
+function serveTcp(
+  socket: net.Socket,
+  respond: (query: DecodedPacket, send: (reply: Buffer) => void) => void,
+): void {
   let pending = Buffer.alloc(0);
   socket.on('error', () => socket.destroy());
   socket.on('data', (chunk) => {
@@ -215,11 +249,12 @@ function serveTcp(socket: net.Socket, respond: (query: DecodedPacket) => Buffer 
       const query = decode(pending.subarray(2, 2 + length));
       pending = pending.subarray(2 + length);
       if (!query) return void socket.destroy();
-      const reply = respond(query);
-      if (!reply) continue;
-      const prefix = Buffer.alloc(2);
-      prefix.writeUInt16BE(reply.length);
-      socket.write(Buffer.concat([prefix, reply]));
+      respond(query, (reply) => {
+        if (socket.destroyed) return;
+        const prefix = Buffer.alloc(2);
+        prefix.writeUInt16BE(reply.length);
+        socket.write(Buffer.concat([prefix, reply]));
+      });
     }
   });
 }
