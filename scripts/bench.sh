@@ -2,6 +2,7 @@
 # Benchmarks (docs/benchmarks.md): Moat against Postfix on this machine, in one run.
 #   scripts/bench.sh            the full matrix (about 20 minutes on 2 cores)
 #   scripts/bench.sh --quick    10 KB messages, 20 sessions, 3 rounds
+#   scripts/bench.sh --check    the performance targets as met / not met (10 KB, 100 KB, 1 MB)
 #   scripts/bench.sh idle       memory per idle connection (10,000 connections)
 #   scripts/bench.sh scaling    accept throughput with 1, 2, 3 edge processes
 #   scripts/bench.sh filters    Moat's own CPU per message for each filter (real clamd, Rspamd)

@@ -13,4 +13,5 @@ import v8 from 'node:v8';
 
 export const GC_FLAGS = ['--external-memory-accounted-in-global-limit'] as const;
 
-for (const flag of GC_FLAGS) v8.setFlagsFromString(flag);
+// MOAT_V8_STOCK_GC=1 keeps V8's defaults: to compare the two (scripts/bench.sh --node).
+if (process.env.MOAT_V8_STOCK_GC !== '1') for (const flag of GC_FLAGS) v8.setFlagsFromString(flag);
