@@ -12,6 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  chromiumLaunchOptions,
   type DnsServer,
   freePort,
   RawSmtp,
@@ -25,7 +26,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type MoatProcess, startMoat } from './moat-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = chromiumLaunchOptions.executablePath;
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
   console.warn(
@@ -87,19 +88,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium after real mail t
       { MOAT_ADMIN_TOKEN: ADMIN_TOKEN },
     );
     await moat.waitForEvent('moat.ready');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await chromium.launch(chromiumLaunchOptions);
   });
   afterAll(async () => {
     await browser?.close();

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Heartbeat, routeStatus } from '@moat/spool';
+import { chromiumLaunchOptions } from '@moat/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -17,7 +18,7 @@ import {
   startFixture,
 } from './test-app.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = chromiumLaunchOptions.executablePath;
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
   console.warn(
@@ -45,19 +46,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
       host: 'mx.example.net',
     });
     base = await built.app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await chromium.launch(chromiumLaunchOptions);
   });
   afterAll(async () => {
     await browser?.close();
