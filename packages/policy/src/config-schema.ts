@@ -19,6 +19,7 @@ import {
 } from './config-types.js';
 import { domainMatches, parseDomainPattern } from './domains.js';
 import { routeConflicts } from './relay.js';
+import { parseNextHop } from './routes.js';
 
 const positiveInt = z.number().int('must be a whole number').min(1, 'must be at least 1');
 
@@ -296,7 +297,11 @@ export const configSchema = z
     for (const [domain, sources] of Object.entries(config.recipients.domains)) {
       const d = parseDomainPattern(domain);
       if (d === null) continue;
-      const route = inbound.find((i) => domainMatches(d.domain, i.pattern))?.route;
+      // As findInbound picks a route at run time: the exact domain before a wildcard.
+      const route = (
+        inbound.find((i) => !i.pattern.wildcard && i.pattern.domain === d.domain) ??
+        inbound.find((i) => domainMatches(d.domain, i.pattern))
+      )?.route;
       if (route === undefined) {
         ctx.addIssue({
           code: 'custom',
@@ -308,7 +313,8 @@ export const configSchema = z
       // A callout asks the route's smart host; a route by MX lookup has none to ask, and every
       // unknown recipient would get 450 for ever.
       const callout = sources.findIndex((source) => 'callout' in source);
-      if (callout >= 0 && !route.hosts[0]?.startsWith('['))
+      const first = route.hosts[0] === undefined ? null : parseNextHop(route.hosts[0]);
+      if (callout >= 0 && first?.ok && first.value.mx)
         ctx.addIssue({
           code: 'custom',
           path: ['recipients', 'domains', domain, callout, 'callout'],

@@ -190,6 +190,13 @@ describe('recipient validation', () => {
       expect(r.errors.map((e) => e.path)).toEqual(['recipients.domains["example.org"][1].callout']);
       expect(r.errors[0]?.message).toContain('"mail.example.org", looked up by MX');
     }
+    // The route is the one Moat would take: a domain's own entry before a wildcard over it.
+    const exact = parseConfig({
+      hostname: 'relay.example.com',
+      inbound: { domains: { '*.example.com': 'mx.example.com', 'sub.example.com': '[10.0.0.9]' } },
+      recipients: { domains: { 'sub.example.com': [{ callout: {} }] } },
+    });
+    expect(exact.ok).toBe(true);
   });
 });
 
