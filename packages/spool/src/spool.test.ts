@@ -129,9 +129,8 @@ describe('enqueue', () => {
       });
     // Each job writes "added" and "waiting": 800 events; XADD MAXLEN ~ trims whole nodes, so a
     // little more than the cap may stay, never the 800 (nor BullMQ's default 10,000).
-    const { meta, events } = queue.keys as Record<string, string>;
-    expect(await redis.hget(`${meta}`, 'opts.maxLenEvents')).toBe(String(BULLMQ_EVENTS_MAX));
-    const length = await redis.xlen(`${events}`);
+    expect(await redis.hget(queue.toKey('meta'), 'opts.maxLenEvents')).toBe(String(BULLMQ_EVENTS_MAX));
+    const length = await redis.xlen(queue.toKey('events'));
     expect(length).toBeGreaterThan(0);
     expect(length).toBeLessThanOrEqual(BULLMQ_EVENTS_MAX * 3);
     await spool.close();
