@@ -7,11 +7,11 @@
  * timeline opened by the queue id of its 250 reply. No fixture data: every figure comes from
  * the running process. Skipped, saying why, only when /usr/bin/chromium is not installed.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  chromiumAvailable,
   chromiumLaunchOptions,
   type DnsServer,
   freePort,
@@ -26,13 +26,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type MoatProcess, startMoat } from './moat-process.js';
 
-const CHROMIUM = chromiumLaunchOptions.executablePath;
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  console.warn(
-    `dashboard e2e browser test skipped: ${CHROMIUM} is missing (apt-get install -y chromium, or scripts/bootstrap.sh --test)`,
-  );
-}
+const haveChromium = chromiumAvailable('dashboard e2e browser test');
 
 const MESSAGES = 3;
 const ADMIN_TOKEN = 'dashboard-e2e-admin-token-0123456789';

@@ -3,9 +3,8 @@
  * sign in with a token, see routes and deferred mail, pause and resume a route with a click,
  * search tracking. Skipped, saying why, only when /usr/bin/chromium is not installed.
  */
-import { existsSync } from 'node:fs';
 import { Heartbeat, routeStatus } from '@moat/spool';
-import { chromiumLaunchOptions } from '@moat/testkit';
+import { chromiumAvailable, chromiumLaunchOptions } from '@moat/testkit';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
@@ -18,13 +17,7 @@ import {
   startFixture,
 } from './test-app.js';
 
-const CHROMIUM = chromiumLaunchOptions.executablePath;
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  console.warn(
-    `dashboard browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium, or scripts/bootstrap.sh --test)`,
-  );
-}
+const haveChromium = chromiumAvailable('dashboard browser tests');
 
 describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
   let fx: Fixture;

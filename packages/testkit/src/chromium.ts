@@ -4,6 +4,8 @@
  * reaches out on its own (this machine's network is closed; background requests fail by the
  * dozen and slow every start).
  */
+import { existsSync } from 'node:fs';
+
 export const chromiumLaunchOptions: { readonly executablePath: string; readonly args: string[] } = {
   executablePath: '/usr/bin/chromium',
   args: [
@@ -17,3 +19,15 @@ export const chromiumLaunchOptions: { readonly executablePath: string; readonly 
     '--disable-sync',
   ],
 };
+
+/**
+ * Whether Debian's Chromium is installed; when it is not, says once which tests are skipped
+ * and how to get it (the suites skip rather than fail on a machine without it).
+ */
+export function chromiumAvailable(skipped: string): boolean {
+  if (existsSync(chromiumLaunchOptions.executablePath)) return true;
+  console.warn(
+    `${skipped} skipped: ${chromiumLaunchOptions.executablePath} is missing (apt-get install -y chromium, or scripts/bootstrap.sh --test)`,
+  );
+  return false;
+}

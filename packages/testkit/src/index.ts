@@ -2,7 +2,7 @@
 // the raw SMTP client of the tests and the bench.
 
 export { type CertificateFiles, makeCertificate } from './certificate.js';
-export { chromiumLaunchOptions } from './chromium.js';
+export { chromiumAvailable, chromiumLaunchOptions } from './chromium.js';
 export {
   CLAMD_EICAR_SIGNATURE,
   type Clamd,
