@@ -18,19 +18,33 @@ afterAll(async () => {
 const address = () => ({ host: clamd.host, port: clamd.port });
 const signal = () => AbortSignal.timeout(10_000);
 
-describe('scanWithClamd (real clamd)', () => {
+const socket = () => {
+  if (!clamd.socketPath) throw new Error('the fixture was started without localSocket');
+  return { path: clamd.socketPath };
+};
+
+// clamd on the same host is usually reached on its Unix socket (Debian: /run/clamav/clamd.ctl).
+describe.each([
+  ['TCP', address],
+  ['a Unix socket', socket],
+] as const)('scanWithClamd over %s (real clamd)', (_, at) => {
   test('a clean message is clean; PING answers', async () => {
-    expect(await scanWithClamd(address(), Buffer.from('Subject: hi\r\n\r\nhello\r\n'), signal())).toEqual({
+    expect(await scanWithClamd(at(), Buffer.from('Subject: hi\r\n\r\nhello\r\n'), signal())).toEqual({
       status: 'clean',
     });
-    await pingClamd(address(), signal());
+    await pingClamd(at(), signal());
   });
 
-  test('EICAR is found and named, also across chunk boundaries of a large message', async () => {
-    expect(await scanWithClamd(address(), Buffer.from(EICAR), signal())).toEqual({
+  test('EICAR is found and named', async () => {
+    expect(await scanWithClamd(at(), Buffer.from(EICAR), signal())).toEqual({
       status: 'infected',
       signature: CLAMD_EICAR_SIGNATURE,
     });
+  });
+});
+
+describe('scanWithClamd (real clamd)', () => {
+  test('EICAR is found across chunk boundaries of a large message', async () => {
     // The message is sent in 64 KiB chunks without copying: the attachment spans two.
     const attachment = Buffer.from(EICAR).toString('base64');
     const padding = 'x'.repeat(64 * 1024 - 300);
@@ -81,27 +95,7 @@ describe('scanWithClamd (real clamd)', () => {
   });
 });
 
-// clamd on the same host is usually reached on its Unix socket (Debian: /run/clamav/clamd.ctl).
 describe('scanWithClamd over a Unix socket (real clamd)', () => {
-  const socket = () => {
-    if (!clamd.socketPath) throw new Error('the fixture was started without localSocket');
-    return { path: clamd.socketPath };
-  };
-
-  test('a clean message is clean; PING answers', async () => {
-    expect(await scanWithClamd(socket(), Buffer.from('Subject: hi\r\n\r\nhello\r\n'), signal())).toEqual({
-      status: 'clean',
-    });
-    await pingClamd(socket(), signal());
-  });
-
-  test('EICAR is found and named', async () => {
-    expect(await scanWithClamd(socket(), Buffer.from(EICAR), signal())).toEqual({
-      status: 'infected',
-      signature: CLAMD_EICAR_SIGNATURE,
-    });
-  });
-
   test('no socket at the path: a DaemonError naming the path, not a verdict', async () => {
     const missing = `${socket().path}.missing`;
     await expect(scanWithClamd({ path: missing }, Buffer.from('x'), signal())).rejects.toThrow(
