@@ -52,6 +52,8 @@ export interface AttemptInput {
   readonly sender: string;
   readonly recipients: readonly string[];
   readonly body: Buffer;
+  /** The body's line endings are all CRLF (DeliveryJob.crlf): the send skips its own check. */
+  readonly crlf?: boolean | undefined;
 }
 
 const domainOf = (address: string): string => address.slice(address.lastIndexOf('@') + 1).toLowerCase();
@@ -116,7 +118,7 @@ async function deliverGroup(
     }
     let reusable = false;
     try {
-      const replies = await session.send(input.sender, recipients, input.body);
+      const replies = await session.send(input.sender, recipients, input.body, input.crlf === true);
       reusable = replies.every((r) => r.code !== 0);
       return replies.map((r) => ({
         recipient: r.recipient,

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, type TransformOptions } from 'node:stream';
 import DataStream from 'nodemailer/lib/smtp-connection/data-stream';
 import { expect, test } from 'vitest';
 
@@ -11,9 +11,10 @@ function reference(input: string): string {
   return stuffed.endsWith('\r\n') ? `${stuffed}.\r\n` : `${stuffed}\r\n.\r\n`;
 }
 
-async function through(chunks: Buffer[]): Promise<string> {
+async function through(chunks: Buffer[], options: { crlf?: boolean } = {}): Promise<string> {
   const out: Buffer[] = [];
-  const stream = Readable.from(chunks).pipe(new DataStream());
+  // crlf is the patch's option (SMTPEnvelope.crlf passes it); DataStream's own types predate it.
+  const stream = Readable.from(chunks).pipe(new DataStream(options as TransformOptions));
   for await (const piece of stream) out.push(piece as Buffer);
   return Buffer.concat(out).toString('latin1');
 }
@@ -44,4 +45,32 @@ test('matches the original algorithm on random bodies split into random chunks',
     }
     expect(await through(chunks), JSON.stringify(text)).toBe(reference(text));
   }
+});
+
+test('crlf (a body known to have CRLF endings only): dots are still stuffed the same, across chunk seams', async () => {
+  let seed = 11;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed;
+  };
+  const alphabet = ['a', 'b', '.', '.', '\r\n', '\r\n', ' '];
+  for (let n = 0; n < 400; n++) {
+    const text = Array.from({ length: 1 + (next() % 60) }, () => alphabet[next() % alphabet.length]).join('');
+    const bytes = Buffer.from(text, 'latin1');
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < bytes.length; ) {
+      const size = 1 + (next() % 8);
+      chunks.push(bytes.subarray(at, at + size));
+      at += size;
+    }
+    expect(await through(chunks, { crlf: true }), JSON.stringify(text)).toBe(reference(text));
+  }
+});
+
+test('crlf skips the search for bare endings: the sender vouches for the body (the edge made it canonical)', async () => {
+  // Not a use: the delivery sets crlf only for bodies the edge made canonical. This shows the
+  // flag reaches the fast path, which passes what it is given.
+  const body = Buffer.from('a\nb\r\n');
+  expect(await through([body], { crlf: true })).toBe('a\nb\r\n.\r\n');
+  expect(await through([body])).toBe('a\r\nb\r\n.\r\n');
 });

@@ -71,7 +71,7 @@ async function processJob(
   const route = ctx.routeOf(data.routeId);
   const results = await attemptDelivery(
     { ...ctx.attempt, log },
-    { route, sender: data.sender, recipients: data.recipients, body },
+    { route, sender: data.sender, recipients: data.recipients, body, crlf: data.crlf },
   );
   // The tracking events go out now and are awaited with the release at the end: one round
   // trip fewer per message, same order on the connection. They are best effort: the mail went

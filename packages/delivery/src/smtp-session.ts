@@ -120,15 +120,23 @@ export class SmtpSession {
 
   /**
    * One transaction: MAIL FROM, RCPT TO each, DATA. Resolves with an answer for every
-   * recipient; an answer with code 0 means the connection failed in the middle.
+   * recipient; an answer with code 0 means the connection failed in the middle. `crlf`: the
+   * body's line endings are known to be CRLF only, so the DATA stream only stuffs dots and does
+   * not scan for bare CR or LF (patches/nodemailer: a second scan of what the edge checked).
    */
-  async send(sender: string, recipients: readonly string[], body: Buffer): Promise<RecipientReply[]> {
+  async send(
+    sender: string,
+    recipients: readonly string[],
+    body: Buffer,
+    crlf = false,
+  ): Promise<RecipientReply[]> {
     this.messages++;
     const envelope = {
       from: sender,
       to: [...recipients],
       size: body.length,
       use8BitMime: !isAscii(body),
+      crlf,
     };
     return new Promise((resolve) => {
       this.#conn.send(envelope, body, (err, info) => {

@@ -164,6 +164,9 @@ describe('headers', () => {
     const body = (await t.spool.readBody(id))?.toString('latin1') ?? '';
     expect(body).toContain('line1\r\n.\r\nMAIL FROM:<evil@example.net>\r\nline2\r\n.\r\nend\r\n');
     expect(/\r(?!\n)|(?<!\r)\n/.test(body)).toBe(false);
+    // So the job says so, and the delivery does not search the body for bare endings again.
+    const job = await t.spool.queue('[192.168.1.254]').getJob(`${id}-1`);
+    expect(job?.data.crlf).toBe(true);
     c.destroy();
   });
 });

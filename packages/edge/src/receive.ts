@@ -121,7 +121,10 @@ export async function receiveMessage(
     date: now,
   });
   const filterHeaders = filtered ? filtered.decision.headers.join('') : '';
-  body = Buffer.concat([Buffer.from(received + filterHeaders + added.join(''), 'latin1'), body]);
+  // The fields Moat adds are made canonical as well (a scanner's header value, a HELO), so the
+  // whole stored body has CRLF endings only and the delivery need not look again (crlf below).
+  const prefix = canonicalLineEndings(Buffer.from(received + filterHeaders + added.join(''), 'latin1'));
+  body = Buffer.concat([prefix, body]);
   if (trusted && signer) body = await signOutbound(deps, signer, txn, body);
   const routes = [...groupByRoute(txn.accepted).values()].map((g) => ({
     routeId: g.route.id,
@@ -143,6 +146,7 @@ export async function receiveMessage(
       tls: tls !== null,
     },
     envid: session.envelope.dsn?.envid ?? undefined,
+    crlf: true,
     ...(filtered ? { filters: verdictRecords(filtered) } : {}),
   });
   txn.log.info(
@@ -186,7 +190,7 @@ async function signOutbound(
     if (signed === null) return body;
     deps.counters?.inc('dkimSigned', { domain: signed.domain, result: 'signed' });
     txn.log.debug({ event: 'edge.dkim_signed', domain: signed.domain, selectors: signed.selectors });
-    return Buffer.concat([Buffer.from(signed.headers, 'latin1'), body]);
+    return Buffer.concat([canonicalLineEndings(Buffer.from(signed.headers, 'latin1')), body]);
   } catch (err) {
     deps.counters?.inc('dkimSigned', { domain: 'unknown', result: 'failed' });
     txn.log.error({ event: 'edge.dkim_failed', err }, 'DKIM signing failed');

@@ -48,6 +48,8 @@ export interface EnqueueInput {
   readonly envid?: string | undefined;
   /** The filters' verdicts, for the "received" tracking event. */
   readonly filters?: readonly FilterVerdictRecord[];
+  /** Every line ending of `body` is CRLF (DeliveryJob.crlf); only a writer that made it so says this. */
+  readonly crlf?: boolean;
 }
 
 /** BullMQ job options for every delivery job: the delivery package does its own retries. */
@@ -305,6 +307,7 @@ export class Spool {
           attempts: 0,
           kind: meta.kind,
           ...(input.envid ? { envid: input.envid } : {}),
+          ...(input.crlf ? { crlf: true } : {}),
         },
         { ...JOB_OPTIONS, jobId: r.jobId },
       ),

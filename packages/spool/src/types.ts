@@ -20,6 +20,11 @@ export interface DeliveryJob {
   readonly delayWarned?: boolean | undefined;
   /** RFC 3461 ENVID, passed through to DSNs. */
   readonly envid?: string | undefined;
+  /**
+   * Every line ending of the stored body is CRLF: the edge made it so before it wrote the
+   * body, so the delivery does not look for bare CR or LF again. Absent: the delivery checks.
+   */
+  readonly crlf?: true | undefined;
 }
 
 /** Where a message came from. */
