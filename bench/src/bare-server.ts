@@ -4,10 +4,14 @@
  * policy, no Received: header, no queue, no filters. The harness measures it as the system
  * `bare-always` beside `moat-edge-always`, to show how much of the edge's cost is smtp-server's
  * own and how much is Moat's.
- *   node bench/dist/bare-server.js --port N --redis redis://127.0.0.1:P
+ *   node bench/dist/bare-server.js --port N --redis redis://127.0.0.1:P [--bullmq]
+ * With --bullmq (the system `bare-bullmq-always`) the id goes into a BullMQ job instead of a
+ * list, with the options Moat's spool gives its jobs: the floor of any edge that queues its
+ * work with BullMQ, as Moat does, and still does nothing else.
  */
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
 
@@ -15,11 +19,30 @@ import { SMTPServer } from 'smtp-server';
 // smtp-server can have it, so the floor has it too.
 v8.setFlagsFromString('--external-memory-accounted-in-global-limit');
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, redis: { type: 'string' } } });
-if (!values.port || !values.redis) throw new Error('usage: bare-server --port N --redis URL');
+const { values } = parseArgs({
+  options: { port: { type: 'string' }, redis: { type: 'string' }, bullmq: { type: 'boolean' } },
+});
+if (!values.port || !values.redis) throw new Error('usage: bare-server --port N --redis URL [--bullmq]');
 
 const redis = new Redis(values.redis, { maxRetriesPerRequest: 1 });
+// The queue options Moat's spool uses (packages/spool/src/spool.ts).
+const queue = values.bullmq
+  ? new Queue('bare', { connection: redis, skipWaitingForReady: true, streams: { events: { maxLen: 100 } } })
+  : null;
 let sequence = 0;
+
+/** Make one message durable: its body, and its id in a list (or a BullMQ job). */
+function store(id: string, body: Buffer): Promise<unknown> {
+  if (queue === null) return redis.multi().set(`bare:body:${id}`, body).lpush('bare:queue', id).exec();
+  return Promise.all([
+    redis.set(`bare:body:${id}`, body),
+    queue.add(
+      'deliver',
+      { messageId: id, sender: 'bench@example.net', recipients: ['a@example.com'], queuedAt: Date.now() },
+      { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: false },
+    ),
+  ]);
+}
 
 const server = new SMTPServer({
   disableReverseLookup: true,
@@ -31,15 +54,10 @@ const server = new SMTPServer({
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
       const id = `${process.pid}.${++sequence}`;
-      redis
-        .multi()
-        .set(`bare:body:${id}`, Buffer.concat(chunks))
-        .lpush('bare:queue', id)
-        .exec()
-        .then(
-          () => callback(null, `2.0.0 queued as ${id}`),
-          (err: Error) => callback(Object.assign(err, { responseCode: 451 })),
-        );
+      store(id, Buffer.concat(chunks)).then(
+        () => callback(null, `2.0.0 queued as ${id}`),
+        (err: Error) => callback(Object.assign(err, { responseCode: 451 })),
+      );
     });
   },
 });

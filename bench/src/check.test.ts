@@ -42,6 +42,24 @@ test('10 KB: ratios to Postfix, the edge against the bare floor, p99; shares of 
   expect(text).toContain('2 of 4 targets met.');
 });
 
+test('with the BullMQ floor in the run, accept figures show their share of it; p99 shows the bare floor', () => {
+  const rows = checkTargets([
+    m('direct', 10, 3000, 3000),
+    m('postfix', 10, 400, 300, { p99: 80 }),
+    m('bare-always', 10, 1000, null, { p99: 12 }),
+    m('bare-bullmq-always', 10, 800, null),
+    m('moat-edge-always', 10, 600, null),
+    m('moat-start-always', 10, 700, 650, { p99: 25 }),
+  ]);
+  const by = (what: string) => rows.find((r) => r.what === what);
+  expect(by('moat start, accept')?.note).toBe(
+    '23 % of direct, 70 % of the bare floor, 88 % of the BullMQ floor',
+  );
+  expect(by('moat edge against the bare floor')?.note).toContain('75 % of the BullMQ floor');
+  expect(by('moat start, end to end')?.note).toBe('22 % of direct');
+  expect(by('moat start, p99 DATA → 250')?.note).toBe('Postfix 80.0 ms, bare floor 12.0 ms');
+});
+
 test('1 MB: a target above 90 % of direct is lowered to it; edge and worker CPU per MB from the split layout', () => {
   const rows = checkTargets([
     m('direct', 1024, 100, 90),

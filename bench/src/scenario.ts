@@ -37,6 +37,7 @@ export type SystemName =
   | 'direct'
   | 'postfix'
   | 'bare-always'
+  | 'bare-bullmq-always'
   | `moat-${MoatLayout}-${'always' | 'everysec'}${'' | `+${string}`}`
   | `moat-${MoatLayout}-${'always' | 'everysec'}${'' | `+${string}`}@${string}`;
 
@@ -120,7 +121,7 @@ async function startSystem(
     const master = await pf.pid();
     return { port, pids: () => processTree(master), stop: () => pf.stop(), acceptOnly: false };
   }
-  if (system === 'bare-always') return startBare(port);
+  if (system === 'bare-always' || system === 'bare-bullmq-always') return startBare(port, system);
   const [nameAndExtras, label] = system.split('@') as [string, string | undefined];
   const [name, ...extras] = nameAndExtras.split('+') as [string, ...string[]];
   const [, layout, fsync] = name.split('-') as [string, MoatLayout, 'always' | 'everysec'];
@@ -194,10 +195,11 @@ async function startFilterDaemons(wanted: ReadonlySet<string>) {
   };
 }
 
-/** bare-server.ts: smtp-server writing each message to Redis, nothing else (accept only). */
-async function startBare(port: number): Promise<Running> {
+/** bare-server.ts: smtp-server writing each message to Redis (and a BullMQ job), nothing else (accept only). */
+async function startBare(port: number, system: 'bare-always' | 'bare-bullmq-always'): Promise<Running> {
   const redis = await startRedis({ appendfsync: 'always' });
-  const server = start(process.execPath, [BARE_SERVER, '--port', String(port), '--redis', redis.url]);
+  const args = [BARE_SERVER, '--port', String(port), '--redis', redis.url];
+  const server = start(process.execPath, system === 'bare-bullmq-always' ? [...args, '--bullmq'] : args);
   await waitFor(() => portOpen(port), `bare-server to listen on ${port}`, 20_000);
   return {
     port,
