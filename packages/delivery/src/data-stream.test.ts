@@ -27,13 +27,12 @@ test('a CRLF-only message is dot-stuffed and terminated', async () => {
   );
 });
 
-test('matches the original algorithm on random bodies split into random chunks', async () => {
-  let seed = 7;
+/** 400 random bodies made of `alphabet`, each split into random chunks of 1 to 8 bytes. */
+function* randomBodies(seed: number, alphabet: readonly string[]): Generator<[string, Buffer[]]> {
   const next = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed;
   };
-  const alphabet = ['a', 'b', '.', '.', '\r\n', '\r\n', '\r', '\n', ' '];
   for (let n = 0; n < 400; n++) {
     const text = Array.from({ length: 1 + (next() % 60) }, () => alphabet[next() % alphabet.length]).join('');
     const bytes = Buffer.from(text, 'latin1');
@@ -43,26 +42,18 @@ test('matches the original algorithm on random bodies split into random chunks',
       chunks.push(bytes.subarray(at, at + size));
       at += size;
     }
+    yield [text, chunks];
+  }
+}
+
+test('matches the original algorithm on random bodies split into random chunks', async () => {
+  for (const [text, chunks] of randomBodies(7, ['a', 'b', '.', '.', '\r\n', '\r\n', '\r', '\n', ' '])) {
     expect(await through(chunks), JSON.stringify(text)).toBe(reference(text));
   }
 });
 
 test('crlf (a body known to have CRLF endings only): dots are still stuffed the same, across chunk seams', async () => {
-  let seed = 11;
-  const next = () => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed;
-  };
-  const alphabet = ['a', 'b', '.', '.', '\r\n', '\r\n', ' '];
-  for (let n = 0; n < 400; n++) {
-    const text = Array.from({ length: 1 + (next() % 60) }, () => alphabet[next() % alphabet.length]).join('');
-    const bytes = Buffer.from(text, 'latin1');
-    const chunks: Buffer[] = [];
-    for (let at = 0; at < bytes.length; ) {
-      const size = 1 + (next() % 8);
-      chunks.push(bytes.subarray(at, at + size));
-      at += size;
-    }
+  for (const [text, chunks] of randomBodies(11, ['a', 'b', '.', '.', '\r\n', '\r\n', ' '])) {
     expect(await through(chunks, { crlf: true }), JSON.stringify(text)).toBe(reference(text));
   }
 });
