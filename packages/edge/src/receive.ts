@@ -6,7 +6,7 @@
  */
 import { composeReceived, groupByRoute, isTrusted, Replies, rfc5322Date } from '@moat/policy';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { readData } from './data.js';
+import { prepend, readData } from './data.js';
 import { type FilterOutcome, runFilters, type Signer } from './filters.js';
 import { editHeaders } from './header-edits.js';
 import { canonicalLineEndings, headerFacts } from './message.js';
@@ -124,7 +124,7 @@ export async function receiveMessage(
   // The fields Moat adds are made canonical as well (a scanner's header value, a HELO), so the
   // whole stored body has CRLF endings only and the delivery need not look again (crlf below).
   const prefix = canonicalLineEndings(Buffer.from(received + filterHeaders + added.join(''), 'latin1'));
-  body = Buffer.concat([prefix, body]);
+  body = prepend(prefix, body);
   if (trusted && signer) body = await signOutbound(deps, signer, txn, body);
   const routes = [...groupByRoute(txn.accepted).values()].map((g) => ({
     routeId: g.route.id,
@@ -190,7 +190,7 @@ async function signOutbound(
     if (signed === null) return body;
     deps.counters?.inc('dkimSigned', { domain: signed.domain, result: 'signed' });
     txn.log.debug({ event: 'edge.dkim_signed', domain: signed.domain, selectors: signed.selectors });
-    return Buffer.concat([canonicalLineEndings(Buffer.from(signed.headers, 'latin1')), body]);
+    return prepend(canonicalLineEndings(Buffer.from(signed.headers, 'latin1')), body);
   } catch (err) {
     deps.counters?.inc('dkimSigned', { domain: 'unknown', result: 'failed' });
     txn.log.error({ event: 'edge.dkim_failed', err }, 'DKIM signing failed');
