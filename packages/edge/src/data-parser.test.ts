@@ -1,6 +1,7 @@
 /**
  * smtp-server's DATA parser, as Moat patches it (patches/smtp-server@3.21.6.patch: dots at the
- * start of a line are found with a native search): whatever the TCP segmentation, the body that
+ * start of a line are found with a native search, and the bytes held back at the end of a piece
+ * are joined with the next piece only when they can matter): whatever the TCP segmentation, the body that
  * comes out is the one the client meant, the terminator is found exactly once, and what the
  * client sent after it is read as the next command.
  */
@@ -18,6 +19,9 @@ const MESSAGES = [
   'x\r\n\r\n.\r\n\r\n.. two\r\n.\r\n',
   `Subject: long\r\n\r\n${'y'.repeat(300)}\r\n.${'z'.repeat(40)}\r\n`,
   'bare\nline feeds\n.and a dot after one\r\n',
+  // A dot first in DATA, then a line long enough that the piece after a cut just behind the
+  // dot is read without joining the held-back bytes, unless they are the start of DATA.
+  `.${'w'.repeat(100)}\r\n`,
 ];
 
 /** Runs one DATA transaction through a parser, written in the given chunks. */
@@ -86,6 +90,27 @@ describe('DATA parser (patched smtp-server)', () => {
     for (let round = 0; round < 200; round++) {
       const offsets = [...randomBytes(6)].map((b) => 1 + Math.floor((b / 256) * (bytes.length - 1)));
       const { body, commands } = await parse(cut(bytes, [...new Set(offsets)]));
+      expect({ offsets, body, commands }).toEqual({ offsets, body: message, commands: ['QUIT'] });
+    }
+  });
+
+  test('pieces of 64 bytes and more, cut anywhere: held-back bytes written as they are or joined, the same body', async () => {
+    // The patch writes the 4 bytes held back from a piece as they are when they cannot be part
+    // of a line-leading dot, and joins them with the next piece only when they can: this cuts
+    // a body full of dot lines, bare line feeds and CRs at every kind of place, into pieces long
+    // enough to take either way.
+    const message = Array.from({ length: 40 }, (_, i) => MESSAGES[i % MESSAGES.length]).join('');
+    const bytes = transaction(message);
+    for (let round = 0; round < 300; round++) {
+      const offsets: number[] = [];
+      for (
+        let at = 64 + (randomBytes(1)[0] ?? 0);
+        at < bytes.length - 64;
+        at += 64 + (randomBytes(1)[0] ?? 0)
+      ) {
+        offsets.push(at);
+      }
+      const { body, commands } = await parse(cut(bytes, offsets));
       expect({ offsets, body, commands }).toEqual({ offsets, body: message, commands: ['QUIT'] });
     }
   });
