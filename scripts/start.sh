@@ -8,4 +8,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib/runtime.sh
 moat_runtime
 scripts/bootstrap.sh
+# glibc's allocator: message bodies (up to 32 MB) come from its heap and what is freed stays
+# there, instead of fresh pages from the kernel for every message (docs/operations.md; the same
+# value is in infra/systemd/moat@.service, infra/container/Dockerfile and the benchmarks).
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912}"
 exec apps/moat/bin/moat start "$@"

@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Proc, start, waitFor } from './procs.js';
+import { type Proc, serverEnv, start, waitFor } from './procs.js';
 import { portOpen } from './smtp-tools.js';
 import { VERIFY_DOMAIN } from './verify.js';
 
@@ -72,20 +72,18 @@ export async function startMoat(opts: {
     opts.layout === 'edge' ? [['edge']] : opts.layout === 'split' ? [['edge'], ['worker']] : [['start']];
   // MOAT_BENCH_PROFILE=<dir>: every Moat process writes a V8 CPU profile there when it stops.
   const profile = process.env.MOAT_BENCH_PROFILE;
+  // As deployed: glibc's allocator setting of scripts/start.sh (a --node wrapper may unset it).
+  const env = { env: serverEnv() };
   const procs = roles.map((args) =>
     profile
-      ? start(opts.node ?? process.execPath, [
-          '--cpu-prof',
-          '--cpu-prof-dir',
-          profile,
-          opts.node ? MAIN : BIN,
-          ...args,
-          '--config',
-          file,
-        ])
+      ? start(
+          opts.node ?? process.execPath,
+          ['--cpu-prof', '--cpu-prof-dir', profile, opts.node ? MAIN : BIN, ...args, '--config', file],
+          env,
+        )
       : opts.node
-        ? start(opts.node, [MAIN, ...args, '--config', file])
-        : start(BIN, [...args, '--config', file]),
+        ? start(opts.node, [MAIN, ...args, '--config', file], env)
+        : start(BIN, [...args, '--config', file], env),
   );
   await waitFor(() => portOpen(opts.port), `moat to listen on ${opts.port}`, 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${procs.map((p) => p.output()).join('\n')}`);

@@ -15,6 +15,17 @@ export interface Proc {
   exited(): Promise<number | null>;
 }
 
+/**
+ * glibc's allocator setting Moat is deployed with (scripts/start.sh, the systemd unit, the
+ * image): the harness gives it to Moat and to the bare floor, unless GLIBC_TUNABLES is set.
+ */
+export const GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912';
+
+/** The environment of a server under test: this one, with GLIBC_TUNABLES as deployed. */
+export function serverEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? GLIBC_TUNABLES };
+}
+
 export function start(command: string, args: readonly string[], options: SpawnOptions = {}): Proc {
   const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   let output = '';

@@ -16,7 +16,7 @@ import {
 } from '@moat/testkit';
 import { measureLatency } from './latency.js';
 import { type MoatLayout, startMoat } from './moat.js';
-import { cpuSeconds, machineBusySeconds, RssSampler, start, waitFor } from './procs.js';
+import { cpuSeconds, machineBusySeconds, RssSampler, serverEnv, start, waitFor } from './procs.js';
 import { portOpen, processTree, runSource, startSink } from './smtp-tools.js';
 import { verifySample } from './verify.js';
 
@@ -199,7 +199,10 @@ async function startFilterDaemons(wanted: ReadonlySet<string>) {
 async function startBare(port: number, system: 'bare-always' | 'bare-bullmq-always'): Promise<Running> {
   const redis = await startRedis({ appendfsync: 'always' });
   const args = [BARE_SERVER, '--port', String(port), '--redis', redis.url];
-  const server = start(process.execPath, system === 'bare-bullmq-always' ? [...args, '--bullmq'] : args);
+  // The same allocator setting as Moat's (serverEnv): any Node.js server can have it.
+  const server = start(process.execPath, system === 'bare-bullmq-always' ? [...args, '--bullmq'] : args, {
+    env: serverEnv(),
+  });
   await waitFor(() => portOpen(port), `bare-server to listen on ${port}`, 20_000);
   return {
     port,
