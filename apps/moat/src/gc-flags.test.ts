@@ -36,8 +36,21 @@ async function majorCollections(flags: readonly string[]): Promise<number> {
   return (JSON.parse(stdout) as { major: number }).major;
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
 test("V8's collector flag is one this Node.js knows, and it takes short-lived large buffers off the full collections", async () => {
-  const [stock, tuned] = await Promise.all([majorCollections([]), majorCollections(GC_FLAGS)]);
-  expect(stock).toBeGreaterThanOrEqual(4);
-  expect(tuned).toBeLessThanOrEqual(Math.floor(stock / 2));
-}, 120_000);
+  // Three runs of each, compared by their medians: alone the flag gives 1 mark-compact against
+  // 10–14, but on a machine busy with other suites one run in a few has 6 or 7 (its concurrent
+  // marking falls behind), while the stock count stays where it is.
+  const stock: number[] = [];
+  const tuned: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const [s, t] = await Promise.all([majorCollections([]), majorCollections(GC_FLAGS)]);
+    stock.push(s);
+    tuned.push(t);
+  }
+  expect(median(stock), `stock ${stock}`).toBeGreaterThanOrEqual(4);
+  expect(median(tuned), `with the flag ${tuned}, stock ${stock}`).toBeLessThanOrEqual(
+    Math.floor(median(stock) / 2),
+  );
+}, 180_000);
