@@ -30,8 +30,12 @@ let dns: DnsServer;
 let sink: SmtpSink;
 let fleet: Fleet;
 
-/** Message bodies stored on each primary now (SCAN sees a node's own keys only). */
-async function bodiesPerPrimary(): Promise<number[]> {
+/**
+ * Message bodies stored on each primary now (SCAN sees a node's own keys only). `committed`:
+ * only those of committed messages (no expiry). A body whose message script failed (the client
+ * got 451, e.g. during the failover) keeps the expiry it was written with and goes by itself.
+ */
+async function bodiesPerPrimary(which: 'all' | 'committed' = 'all'): Promise<number[]> {
   const primaries = await cluster.primaries();
   return Promise.all(
     primaries.map(async (p) => {
@@ -43,7 +47,8 @@ async function bodiesPerPrimary(): Promise<number[]> {
         do {
           const [next, keys] = await node.scan(cursor, 'MATCH', '{chaos:p*}:m:*:body', 'COUNT', 1000);
           cursor = next;
-          count += keys.length;
+          if (which === 'all') count += keys.length;
+          else for (const key of keys) if ((await node.pttl(key)) === -1) count++;
         } while (cursor !== '0');
         return count;
       } finally {
@@ -147,10 +152,12 @@ test('16 partitions on 3 shards: a primary killed and slots migrated under load,
   console.log(`chaos 4: ${marks.join('; ')}; replies: ${ledger.replies()}`);
   assertNothingLost('chaos 4', tally);
   expect(tally.acknowledged).toBeGreaterThanOrEqual(280);
-  // Everything delivered is released: no body is left on any primary.
+  // Everything delivered is released: no committed message's body is left on any primary
+  // (the uncommitted ones of refused attempts expire by themselves).
   await until(
     'the bodies to be released',
-    async () => (await bodiesPerPrimary()).every((n) => n === 0),
+    async () => (await bodiesPerPrimary('committed')).every((n) => n === 0),
     30_000,
   );
+  console.log(`chaos 4: uncommitted bodies left to expire: ${(await bodiesPerPrimary()).join('/')}`);
 }, 240_000);
