@@ -17,8 +17,8 @@ import {
   size,
   tlsMode,
 } from './config-types.js';
-import { domainMatches, parseDomainPattern } from './domains.js';
-import { routeConflicts } from './relay.js';
+import { parseDomainPattern } from './domains.js';
+import { findInbound, indexInbound, routeConflicts } from './relay.js';
 import { parseNextHop } from './routes.js';
 
 const positiveInt = z.number().int('must be a whole number').min(1, 'must be at least 1');
@@ -290,18 +290,18 @@ export const configSchema = z
   })
   .superRefine((config, ctx) => {
     for (const conflict of routeConflicts(config)) ctx.addIssue({ code: 'custom', ...conflict });
-    const inbound = Object.entries(config.inbound.domains).flatMap(([k, route]) => {
-      const pattern = parseDomainPattern(k);
-      return pattern ? [{ pattern, route }] : [];
-    });
+    // Routes found as findInbound finds them at run time: the exact domain, else the most
+    // specific wildcard.
+    const inbound = indexInbound(
+      Object.entries(config.inbound.domains).flatMap(([k, route]) => {
+        const pattern = parseDomainPattern(k);
+        return pattern ? [{ pattern, route }] : [];
+      }),
+    );
     for (const [domain, sources] of Object.entries(config.recipients.domains)) {
       const d = parseDomainPattern(domain);
       if (d === null) continue;
-      // As findInbound picks a route at run time: the exact domain before a wildcard.
-      const route = (
-        inbound.find((i) => !i.pattern.wildcard && i.pattern.domain === d.domain) ??
-        inbound.find((i) => domainMatches(d.domain, i.pattern))
-      )?.route;
+      const route = findInbound(inbound, d.domain)?.route;
       if (route === undefined) {
         ctx.addIssue({
           code: 'custom',

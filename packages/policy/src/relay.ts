@@ -35,11 +35,7 @@ export interface InboundDomain {
   readonly route: Route;
 }
 
-export interface RelayPolicy {
-  /** Exact domains by name. */
-  readonly exact: ReadonlyMap<string, InboundDomain>;
-  /** Wildcard patterns, longest (most specific) domain first. */
-  readonly wildcards: readonly InboundDomain[];
+export interface RelayPolicy extends InboundIndex<InboundDomain> {
   readonly clients: readonly Cidr[];
   readonly authenticated: boolean;
   /** Where mail for other domains goes: the smart host route, or the MX route. */
@@ -112,16 +108,13 @@ export function compileRelayPolicy(config: MoatConfig): RelayPolicy {
     return earlier.route;
   };
 
-  const exact = new Map<string, InboundDomain>();
-  const wildcards: InboundDomain[] = [];
-  for (const [text, target] of Object.entries(config.inbound.domains)) {
-    const pattern = parseDomainPattern(text);
-    if (pattern === null) throw new Error(`inbound.domains.${text}: is not a domain name`);
-    const entry = { pattern, route: routeOf(`inbound.domains.${text}`, target) };
-    if (pattern.wildcard) wildcards.push(entry);
-    else exact.set(pattern.domain, entry);
-  }
-  wildcards.sort((a, b) => b.pattern.domain.length - a.pattern.domain.length);
+  const { exact, wildcards } = indexInbound(
+    Object.entries(config.inbound.domains).map(([text, target]) => {
+      const pattern = parseDomainPattern(text);
+      if (pattern === null) throw new Error(`inbound.domains.${text}: is not a domain name`);
+      return { pattern, route: routeOf(`inbound.domains.${text}`, target) };
+    }),
+  );
 
   const smarthost = config.outbound.smarthost;
   const outbound =
@@ -183,8 +176,33 @@ function sameOptions(a: Pick<RouteSource, 'tls' | 'auth'>, b: Pick<RouteSource, 
 }
 
 /** The inbound entry for a normalised domain: an exact name beats any wildcard, a longer wildcard a shorter one. */
-export function findInbound(policy: RelayPolicy, domain: string): InboundDomain | undefined {
-  return policy.exact.get(domain) ?? policy.wildcards.find((w) => domainMatches(domain, w.pattern));
+export function findInbound<T extends { readonly pattern: DomainPattern }>(
+  index: InboundIndex<T>,
+  domain: string,
+): T | undefined {
+  return index.exact.get(domain) ?? index.wildcards.find((w) => domainMatches(domain, w.pattern));
+}
+
+/** Inbound entries as findInbound searches them (a RelayPolicy is one). */
+export interface InboundIndex<T> {
+  /** Exact domains by name. */
+  readonly exact: ReadonlyMap<string, T>;
+  /** Wildcard patterns, longest (most specific) domain first. */
+  readonly wildcards: readonly T[];
+}
+
+/** Index inbound entries for findInbound: the config check uses it on the raw config too. */
+export function indexInbound<T extends { readonly pattern: DomainPattern }>(
+  entries: readonly T[],
+): { exact: Map<string, T>; wildcards: T[] } {
+  const exact = new Map<string, T>();
+  const wildcards: T[] = [];
+  for (const entry of entries) {
+    if (entry.pattern.wildcard) wildcards.push(entry);
+    else exact.set(entry.pattern.domain, entry);
+  }
+  wildcards.sort((a, b) => b.pattern.domain.length - a.pattern.domain.length);
+  return { exact, wildcards };
 }
 
 /** Whether the client may relay to any domain. */

@@ -197,6 +197,14 @@ describe('recipient validation', () => {
       recipients: { domains: { 'sub.example.com': [{ callout: {} }] } },
     });
     expect(exact.ok).toBe(true);
+    // And the most specific wildcard before a broader one, whatever their order in the file.
+    const nested = parseConfig({
+      hostname: 'relay.example.com',
+      inbound: { domains: { '*.example.com': '[10.0.0.9]', '*.a.example.com': 'mx.a.example.com' } },
+      recipients: { domains: { 'x.a.example.com': [{ callout: {} }] } },
+    });
+    expect(nested.ok).toBe(false);
+    if (!nested.ok) expect(nested.errors[0]?.message).toContain('"mx.a.example.com", looked up by MX');
   });
 });
 
