@@ -11,6 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
+import { BULLMQ_EVENTS_MAX } from '@moat/spool';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
@@ -27,7 +28,11 @@ if (!values.port || !values.redis) throw new Error('usage: bare-server --port N 
 const redis = new Redis(values.redis, { maxRetriesPerRequest: 1 });
 // The queue options Moat's spool uses (packages/spool/src/spool.ts).
 const queue = values.bullmq
-  ? new Queue('bare', { connection: redis, skipWaitingForReady: true, streams: { events: { maxLen: 100 } } })
+  ? new Queue('bare', {
+      connection: redis,
+      skipWaitingForReady: true,
+      streams: { events: { maxLen: BULLMQ_EVENTS_MAX } },
+    })
   : null;
 let sequence = 0;
 

@@ -101,7 +101,14 @@ export {
   resumeRoute,
   routeStatus,
 } from './routes.js';
-export { type EnqueueInput, messageIdOfJob, Spool, type SpoolOptions, spoolFromConfig } from './spool.js';
+export {
+  BULLMQ_EVENTS_MAX,
+  type EnqueueInput,
+  messageIdOfJob,
+  Spool,
+  type SpoolOptions,
+  spoolFromConfig,
+} from './spool.js';
 export { type SweepResult, sweepOrphans } from './sweeper.js';
 export { DEFAULT_MAX_EVENTS, type EventQuery, searchEvents, searchMessageEvents } from './tracking.js';
 export type {
