@@ -121,18 +121,9 @@ export async function startDns(records: DnsZone = {}): Promise<DnsServer> {
       if (type === undefined) zone.delete(key);
       else delete zone.get(key)?.[type];
     },
-    fail(name, failure) {
-      if (failure === null) failures.delete(normalise(name));
-      else failures.set(normalise(name), failure);
-    },
-    ttl(name, seconds) {
-      if (seconds === null) ttls.delete(normalise(name));
-      else ttls.set(normalise(name), seconds);
-    },
-    delay(name, ms) {
-      if (ms === null) delays.delete(normalise(name));
-      else delays.set(normalise(name), ms);
-    },
+    fail: perName(failures),
+    ttl: perName(ttls),
+    delay: perName(delays),
     async close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
@@ -148,6 +139,14 @@ export async function startDns(records: DnsZone = {}): Promise<DnsServer> {
  * Builds the encoded reply to one query, truncated if it does not fit in `maxSize` bytes;
  * undefined when the name is set to time out (no answer at all).
  */
+/** A setting kept per name (failure, TTL, delay): set it for a name, or `null` to clear it. */
+function perName<T>(settings: Map<string, T>): (name: string, value: T | null) => void {
+  return (name, value) => {
+    if (value === null) settings.delete(normalise(name));
+    else settings.set(normalise(name), value);
+  };
+}
+
 function answer(
   query: DecodedPacket,
   zone: Map<string, DnsRecords>,
