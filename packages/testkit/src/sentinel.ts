@@ -29,6 +29,8 @@ export interface Sentinel {
   readonly port: number;
   readonly name: string;
   readonly pid: number;
+  /** Its log file (removed by stop()): read it to see what a failover did. */
+  readonly logFile: string;
   stop(): Promise<void>;
 }
 
@@ -38,13 +40,14 @@ export async function startSentinel(opts: SentinelOptions): Promise<Sentinel> {
   leftovers().dirs.add(dir);
   const port = await freePort();
   const conf = path.join(dir, 'sentinel.conf');
+  const logFile = path.join(dir, 'redis.log');
   writeFileSync(
     conf,
     [
       `port ${port}`,
       'bind 127.0.0.1',
       `dir ${dir}`,
-      `logfile ${path.join(dir, 'redis.log')}`,
+      `logfile ${logFile}`,
       `sentinel monitor ${name} 127.0.0.1 ${opts.primaryPort} ${opts.quorum ?? 1}`,
       `sentinel down-after-milliseconds ${name} ${opts.downAfterMs ?? 1000}`,
       `sentinel failover-timeout ${name} 10000`,
@@ -69,5 +72,5 @@ export async function startSentinel(opts: SentinelOptions): Promise<Sentinel> {
     await stop();
     throw err;
   }
-  return { port, name, pid, stop };
+  return { port, name, pid, logFile, stop };
 }
