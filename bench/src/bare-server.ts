@@ -4,14 +4,17 @@
  * policy, no Received: header, no queue, no filters. The harness measures it as the system
  * `bare-always` beside `moat-edge-always`, to show how much of the edge's cost is smtp-server's
  * own and how much is Moat's.
- *   node bench/dist/bare-server.js --port N --redis redis://127.0.0.1:P [--bullmq]
+ *   node bench/dist/bare-server.js --port N --redis redis://127.0.0.1:P [--bullmq | --spool]
  * With --bullmq (the system `bare-bullmq-always`) the id goes into a BullMQ job instead of a
  * list, with the options Moat's spool gives its jobs: the floor of any edge that queues its
  * work with BullMQ, as Moat does, and still does nothing else.
+ * With --spool (the system `bare-spool-always`) each message goes through Moat's own
+ * Spool.enqueue on Moat's connection (body, metadata, tracking event, job): the floor of an
+ * edge that stores messages as Moat does, without its policy, headers, checks or logs.
  */
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
-import { BULLMQ_EVENTS_MAX } from '@moat/spool';
+import { BULLMQ_EVENTS_MAX, connect, Spool } from '@moat/spool';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
@@ -21,9 +24,15 @@ import { SMTPServer } from 'smtp-server';
 v8.setFlagsFromString('--external-memory-accounted-in-global-limit');
 
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, redis: { type: 'string' }, bullmq: { type: 'boolean' } },
+  options: {
+    port: { type: 'string' },
+    redis: { type: 'string' },
+    bullmq: { type: 'boolean' },
+    spool: { type: 'boolean' },
+  },
 });
-if (!values.port || !values.redis) throw new Error('usage: bare-server --port N --redis URL [--bullmq]');
+if (!values.port || !values.redis)
+  throw new Error('usage: bare-server --port N --redis URL [--bullmq | --spool]');
 
 const redis = new Redis(values.redis, { maxRetriesPerRequest: 1 });
 // The queue options Moat's spool uses (packages/spool/src/spool.ts).
@@ -34,10 +43,25 @@ const queue = values.bullmq
       streams: { events: { maxLen: BULLMQ_EVENTS_MAX } },
     })
   : null;
+// Moat's spool with the edge's defaults (redis.timeout 5 s, ack local, one partition).
+const spool = values.spool
+  ? new Spool({
+      redis: connect({ url: values.redis }, 'producer'),
+      prefix: 'bare',
+      timeout: 5000,
+      ack: 'local',
+      replicas: 0,
+    })
+  : null;
+const CLIENT = { ip: '127.0.0.1', helo: 'bench', user: null, tls: false };
 let sequence = 0;
 
 /** Make one message durable: its body, and its id in a list (or a BullMQ job). */
 function store(id: string, body: Buffer): Promise<unknown> {
+  if (spool !== null) {
+    const routes = [{ routeId: 'bare', recipients: ['a@example.com'] }];
+    return spool.enqueue({ id, sender: 'bench@example.net', routes, body, client: CLIENT, crlf: true });
+  }
   if (queue === null) return redis.multi().set(`bare:body:${id}`, body).lpush('bare:queue', id).exec();
   return Promise.all([
     redis.set(`bare:body:${id}`, body),
@@ -58,7 +82,7 @@ const server = new SMTPServer({
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
-      const id = `${process.pid}.${++sequence}`;
+      const id = spool ? spool.newMessageId() : `${process.pid}.${++sequence}`;
       store(id, Buffer.concat(chunks)).then(
         () => callback(null, `2.0.0 queued as ${id}`),
         (err: Error) => callback(Object.assign(err, { responseCode: 451 })),

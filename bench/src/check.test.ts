@@ -60,6 +60,19 @@ test('with the BullMQ floor in the run, accept figures show their share of it; p
   expect(by('moat start, p99 DATA → 250')?.note).toBe('Postfix 80.0 ms, bare floor 12.0 ms');
 });
 
+test("with the spool floor in the run, the edge's row shows its share of it and the floor's share of bare", () => {
+  const rows = checkTargets([
+    m('bare-always', 10, 1000, null),
+    m('bare-spool-always', 10, 800, null),
+    m('moat-edge-always', 10, 720, null),
+  ]);
+  const edge = rows.find((r) => r.what === 'moat edge against the bare floor');
+  expect(edge?.value).toBeCloseTo(0.72);
+  expect(edge?.note).toContain('72 % of the bare floor, 90 % of the spool floor');
+  expect(edge?.note).toContain('the spool floor itself is 80 % of the bare floor');
+  expect(edge?.note).not.toContain('BullMQ');
+});
+
 test('1 MB: a target above 90 % of direct is lowered to it; edge and worker CPU per MB from the split layout', () => {
   const rows = checkTargets([
     m('direct', 1024, 100, 90),

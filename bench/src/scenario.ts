@@ -38,6 +38,7 @@ export type SystemName =
   | 'postfix'
   | 'bare-always'
   | 'bare-bullmq-always'
+  | 'bare-spool-always'
   | `moat-${MoatLayout}-${'always' | 'everysec'}${'' | `+${string}`}`
   | `moat-${MoatLayout}-${'always' | 'everysec'}${'' | `+${string}`}@${string}`;
 
@@ -121,7 +122,7 @@ async function startSystem(
     const master = await pf.pid();
     return { port, pids: () => processTree(master), stop: () => pf.stop(), acceptOnly: false };
   }
-  if (system === 'bare-always' || system === 'bare-bullmq-always') return startBare(port, system);
+  if (system in BARE_FLAGS) return startBare(port, system as keyof typeof BARE_FLAGS);
   const [nameAndExtras, label] = system.split('@') as [string, string | undefined];
   const [name, ...extras] = nameAndExtras.split('+') as [string, ...string[]];
   const [, layout, fsync] = name.split('-') as [string, MoatLayout, 'always' | 'everysec'];
@@ -195,12 +196,28 @@ async function startFilterDaemons(wanted: ReadonlySet<string>) {
   };
 }
 
-/** bare-server.ts: smtp-server writing each message to Redis (and a BullMQ job), nothing else (accept only). */
-async function startBare(port: number, system: 'bare-always' | 'bare-bullmq-always'): Promise<Running> {
+/** bare-server.ts's flag for each floor: a list, a BullMQ job, or Moat's spool. */
+const BARE_FLAGS = {
+  'bare-always': [],
+  'bare-bullmq-always': ['--bullmq'],
+  'bare-spool-always': ['--spool'],
+};
+
+/** bare-server.ts: smtp-server making each message durable in Redis, nothing else (accept only). */
+async function startBare(port: number, system: keyof typeof BARE_FLAGS): Promise<Running> {
   const redis = await startRedis({ appendfsync: 'always' });
-  const args = [BARE_SERVER, '--port', String(port), '--redis', redis.url];
+  // MOAT_BENCH_PROFILE=<dir>: the floor writes a V8 CPU profile there too, to set beside Moat's.
+  const profile = process.env.MOAT_BENCH_PROFILE;
+  const args = [
+    ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []),
+    BARE_SERVER,
+    '--port',
+    String(port),
+    '--redis',
+    redis.url,
+  ];
   // The same allocator setting as Moat's (serverEnv): any Node.js server can have it.
-  const server = start(process.execPath, system === 'bare-bullmq-always' ? [...args, '--bullmq'] : args, {
+  const server = start(process.execPath, [...args, ...BARE_FLAGS[system]], {
     env: serverEnv(),
   });
   await waitFor(() => portOpen(port), `bare-server to listen on ${port}`, 20_000);
