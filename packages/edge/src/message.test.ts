@@ -1,7 +1,61 @@
 import { describe, expect, test } from 'vitest';
-import { canonicalLineEndings, headerFacts } from './message.js';
+import { canonicalLineEndings, hasBareEnding, headerFacts } from './message.js';
 
 const canon = (s: string) => canonicalLineEndings(Buffer.from(s, 'latin1')).toString('latin1');
+
+/** The definition, byte by byte: a CR not followed by LF, or an LF not preceded by CR. */
+function bareByteByByte(body: Buffer): boolean {
+  for (let i = 0; i < body.length; i++) {
+    if (body[i] === 0x0a && (i === 0 || body[i - 1] !== 0x0d)) return true;
+    if (body[i] === 0x0d && body[i + 1] !== 0x0a) return true;
+  }
+  return false;
+}
+
+describe('hasBareEnding', () => {
+  test('agrees with the definition on random bodies at every alignment, with bytes near CR and LF', () => {
+    let seed = 7;
+    // The high bits: the low bits of this generator repeat with a short period.
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed >>> 12;
+    };
+    // CR, LF, the other bytes below 0x0e a word test stops at (NUL, tab, VT, FF), their
+    // neighbours 0x0e and 0x0c, 8-bit bytes (0x8a, 0x8d, 0xff) and text.
+    const bytes = [0x0d, 0x0a, 0x00, 0x09, 0x0b, 0x0c, 0x0e, 0x8a, 0x8d, 0xff, 0x61, 0x61, 0x61];
+    const memory = Buffer.alloc(64);
+    let bare = 0;
+    for (let n = 0; n < 20_000; n++) {
+      const offset = next() % 4;
+      const body = memory.subarray(offset, offset + (next() % 40));
+      for (let i = 0; i < body.length; i++) body[i] = bytes[next() % bytes.length] as number;
+      const expected = bareByteByByte(body);
+      if (expected) bare++;
+      expect(hasBareEnding(body), `${JSON.stringify([...body])} at offset ${offset}`).toBe(expected);
+    }
+    // Both answers were exercised, many times.
+    expect(bare).toBeGreaterThan(1000);
+    expect(20_000 - bare).toBeGreaterThan(1000);
+  });
+
+  test('one bare CR or LF anywhere in a long canonical body is found, at every alignment', () => {
+    const text = Buffer.from(`${'x'.repeat(76)}\r\n`.repeat(40), 'latin1');
+    const memory = Buffer.alloc(text.length + 4);
+    for (const offset of [0, 1, 2, 3]) {
+      const body = memory.subarray(offset, offset + text.length);
+      text.copy(body);
+      expect(hasBareEnding(body)).toBe(false);
+      for (let at = 0; at < body.length; at += 7) {
+        const was = body[at] as number;
+        for (const byte of [0x0d, 0x0a]) {
+          body[at] = byte;
+          expect(hasBareEnding(body), `${byte} at ${at}, offset ${offset}`).toBe(bareByteByByte(body));
+        }
+        body[at] = was;
+      }
+    }
+  });
+});
 
 describe('canonicalLineEndings', () => {
   test.each([
