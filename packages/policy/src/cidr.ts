@@ -59,6 +59,11 @@ function networkBytes(bytes: number[], bits: number): number[] {
 
 /** Whether `ip` (as a socket reports it) lies in any of the networks. An unparsable ip matches nothing. */
 export function ipInAny(ip: string, networks: readonly Cidr[]): boolean {
+  // Called several times per message (session, MAIL, RCPT, DATA): an IPv4 address as sockets
+  // write it is read here as a number, not parsed by ipaddr.js (its regular expressions were
+  // most of the policy's CPU per message).
+  const v4 = dottedQuad(ip);
+  if (v4 !== null) return networks.some((n) => n.kind === 'ipv4' && inRange(v4, ipv4Range(n)));
   let addr: ipaddr.IPv4 | ipaddr.IPv6;
   try {
     addr = ipaddr.process(ip);
@@ -67,6 +72,57 @@ export function ipInAny(ip: string, networks: readonly Cidr[]): boolean {
   }
   return networks.some((n) => n.kind === addr.kind() && addr.match(n.range));
 }
+
+/**
+ * "a.b.c.d" or "::ffff:a.b.c.d", each part 0–255 in decimal without a leading zero, as an
+ * unsigned 32-bit number; null for anything else (which ipaddr.js then parses).
+ */
+function dottedQuad(ip: string): number | null {
+  const start = ip.startsWith('::ffff:') ? 7 : 0;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = start; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || ++dots > 3) return null;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39) {
+      if (digits === 1 && part === 0) return null;
+      part = part * 10 + (c - 0x30);
+      if (++digits > 3 || part > 255) return null;
+    } else {
+      return null;
+    }
+  }
+  return dots === 3 && digits > 0 ? value * 256 + part : null;
+}
+
+interface Ipv4Range {
+  readonly first: number;
+  readonly last: number;
+}
+
+const ipv4Ranges = new WeakMap<Cidr, Ipv4Range>();
+
+/** An IPv4 network's first and last address as numbers (worked out once per network). */
+function ipv4Range(network: Cidr): Ipv4Range {
+  let range = ipv4Ranges.get(network);
+  if (range === undefined) {
+    const [addr, bits] = network.range;
+    const base = addr.toByteArray().reduce((n, byte) => n * 256 + byte, 0);
+    const size = 2 ** (32 - bits);
+    const first = Math.floor(base / size) * size;
+    range = { first, last: first + size - 1 };
+    ipv4Ranges.set(network, range);
+  }
+  return range;
+}
+
+const inRange = (n: number, range: Ipv4Range) => n >= range.first && n <= range.last;
 
 /** Whether an address is loopback (127.0.0.0/8, ::1, or IPv4-mapped loopback). */
 export function isLoopback(ip: string): boolean {
