@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { groupMembers } from './daemon.js';
@@ -177,6 +177,8 @@ describe('startRspamd', () => {
     ]);
     try {
       expect(existsSync(lock)).toBe(false);
+      // Nothing moved aside is left behind.
+      expect(readdirSync(rspamd.dbDir).filter((name) => name.startsWith('.moat-start.lock'))).toEqual([]);
       for (const other of both) expect((await rspamdCheck(other.port, message(GTUBE))).action).toBe('reject');
     } finally {
       await Promise.all(both.map((other) => other.stop()));

@@ -22,7 +22,7 @@
  * plain message sent with `IP: 127.0.0.1` → "no action". The same message from a remote IP
  * whose names the test DNS cannot resolve scores ~7 (HFILTER_*, RDNS_NONE) → "add header".
  */
-import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -243,12 +243,25 @@ async function prepareDbDir(dbDir: string, owner: { uid: number; gid: number } |
   if (owner && stat.uid !== owner.uid) await chown(dbDir, owner.uid, owner.gid);
 }
 
+/** The starts of this process, one DBDIR at a time, in order. */
+const startsInProcess = new Map<string, Promise<unknown>>();
+
 /**
  * Runs `fn` (one rspamd start) while holding DBDIR's start lock, a directory created
  * atomically, so that only one instance at a time compiles the caches and the others then
- * start warm. A lock whose owner (a PID written inside) is gone is taken over.
+ * start warm. Starts in one process queue up before they try the lock; across processes, a
+ * lock whose owner (a PID written inside) is gone is taken over.
  */
-async function withStartLock<T>(dbDir: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+function withStartLock<T>(dbDir: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const run = (startsInProcess.get(dbDir) ?? Promise.resolve()).then(() => withDirLock(dbDir, timeoutMs, fn));
+  startsInProcess.set(
+    dbDir,
+    run.catch(() => {}),
+  );
+  return run;
+}
+
+async function withDirLock<T>(dbDir: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   const lock = path.join(dbDir, '.moat-start.lock');
   const ownerFile = path.join(lock, 'pid');
   const deadline = Date.now() + timeoutMs;
@@ -267,7 +280,19 @@ async function withStartLock<T>(dbDir: string, timeoutMs: number, fn: () => Prom
     // No PID yet: the owner is between mkdir and writeFile, unless that was long ago.
     const stale = owner > 0 ? !pidAlive(owner) : age > 5000;
     if (stale) {
-      await rm(lock, { recursive: true, force: true });
+      // Moved aside in one step, so that of two processes taking it over only one succeeds; a
+      // lock that turns out to be another's, made since its owner was read, is put back.
+      const aside = `${lock}.stale.${process.pid}.${Date.now()}`;
+      if (
+        await rename(lock, aside).then(
+          () => true,
+          () => false,
+        )
+      ) {
+        const moved = Number(await readFile(path.join(aside, 'pid'), 'utf8').catch(() => ''));
+        if (moved === owner) await rm(aside, { recursive: true, force: true });
+        else await rename(aside, lock).catch(() => {});
+      }
       continue;
     }
     if (Date.now() > deadline) {
