@@ -57,7 +57,7 @@ const message = (i: number) => ({
 });
 
 test('primary killed: acknowledged messages survive on the promoted replica, and queueing resumes', {
-  timeout: 60_000,
+  timeout: 100_000,
 }, async () => {
   const spool = new Spool({ redis, prefix: 'fo', timeout: 2000, ack: 'replicated', replicas: 1 });
   const acknowledged: string[] = [];
@@ -72,11 +72,12 @@ test('primary killed: acknowledged messages survive on the promoted replica, and
   }
   // …but with ack: replicated nothing is acknowledged until a replica confirms it again.
   await expect(spool.enqueue(message(99))).rejects.toBeInstanceOf(SpoolUnavailableError);
-  // The old primary comes back; Sentinel makes it a replica of the new one.
+  // The old primary comes back; Sentinel makes it a replica of the new one (about 10 s here:
+  // Sentinel waits 8 s after it reappears; a loaded machine has taken longer than 30 s).
   await primary.restart();
   let refused = 0;
   let resumed: string | null = null;
-  const deadline = Date.now() + 40_000;
+  const deadline = Date.now() + 60_000;
   while (resumed === null && Date.now() < deadline) {
     try {
       resumed = (await spool.enqueue(message(100))).id;
@@ -95,6 +96,6 @@ test('primary killed: acknowledged messages survive on the promoted replica, and
     expect(await spool.readBody(id), id).not.toBeNull();
     expect(await spool.queue('[192.168.1.254]').getJob(`${id}-1`), id).toBeDefined();
   }
-  expect(refused).toBeLessThan(200);
+  expect(refused).toBeLessThan(300);
   await spool.close();
 });
