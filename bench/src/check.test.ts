@@ -37,8 +37,9 @@ test('10 KB: ratios to Postfix, the edge against the bare floor, p99; shares of 
   expect(by('moat edge against the bare floor')).toMatchObject({ value: 0.95, met: true });
   expect(by('moat start, p99 DATA → 250')).toMatchObject({ value: 25, target: 20, kind: 'max', met: false });
   const text = formatCheck(rows);
-  expect(text).toContain('| 10 KB | moat start, accept | 1.75× | ≥ 1.80× | not met |');
-  expect(text).toContain('| 10 KB | moat edge against the bare floor | 95 % | ≥ 90 % | met |');
+  // One round: no range of rounds.
+  expect(text).toContain('| 10 KB | moat start, accept | 1.75× | - | ≥ 1.80× | not met |');
+  expect(text).toContain('| 10 KB | moat edge against the bare floor | 95 % | - | ≥ 90 % | met |');
   expect(text).toContain('2 of 4 targets met.');
 });
 
@@ -71,6 +72,35 @@ test("with the spool floor in the run, the edge's row shows its share of it and 
   expect(edge?.note).toContain('72 % of the bare floor, 90 % of the spool floor');
   expect(edge?.note).toContain('the spool floor itself is 80 % of the bare floor');
   expect(edge?.note).not.toContain('BullMQ');
+});
+
+test('several rounds: each figure also as the range of its rounds, the systems of one round paired', () => {
+  // Round by round (run order): Postfix 400, 500, 450; moat start 700, 800, 900.
+  const rows = checkTargets([
+    m('postfix', 10, 400, 300),
+    m('moat-start-always', 10, 700, 600, { p99: 30 }),
+    m('bare-always', 10, 1000, null),
+    m('moat-edge-always', 10, 700, null),
+    m('postfix', 10, 500, 300),
+    m('moat-start-always', 10, 800, 600, { p99: 12 }),
+    m('bare-always', 10, 1000, null),
+    m('moat-edge-always', 10, 950, null),
+    m('postfix', 10, 450, 300),
+    m('moat-start-always', 10, 900, 600, { p99: 18 }),
+    m('bare-always', 10, 800, null),
+    m('moat-edge-always', 10, 800, null),
+  ]);
+  const by = (what: string) => rows.find((r) => r.what === what);
+  // Medians 800 / 450; round ratios 1.75, 1.6, 2.0.
+  expect(by('moat start, accept')?.value).toBeCloseTo(800 / 450);
+  expect(by('moat start, accept')?.rounds).toEqual({ min: 1.6, max: 2 });
+  expect(by('moat edge against the bare floor')?.rounds).toEqual({ min: 0.7, max: 1 });
+  expect(by('moat start, p99 DATA → 250')?.rounds).toEqual({ min: 12, max: 30 });
+  const text = formatCheck(rows);
+  expect(text).toContain('| 10 KB | moat start, accept | 1.78× | 1.60× – 2.00× | ≥ 1.80× | not met |');
+  expect(text).toContain(
+    '| 10 KB | moat start, p99 DATA → 250 | 18.00 ms | 12.00 ms – 30.00 ms | ≤ 20.00 ms | met |',
+  );
 });
 
 test('1 MB: a target above 90 % of direct is lowered to it; edge and worker CPU per MB from the split layout', () => {

@@ -23,6 +23,8 @@ export interface TargetResult {
   readonly unit: string;
   /** What else to know: shares of direct and of the bare floor, a lowered target. */
   readonly note: string;
+  /** The lowest and highest of the figure round by round (rounds paired in run order), when there were several. */
+  readonly rounds: { readonly min: number; readonly max: number } | null;
 }
 
 type Rate = 'acceptRate' | 'endToEndRate';
@@ -67,6 +69,12 @@ export function checkTargets(results: readonly Measurement[]): TargetResult[] {
       return v.length ? median(v) : Number.NaN;
     };
     const rate = (system: SystemName, which: Rate) => med(system, (m) => m[which]);
+    // The figure of each round: the systems run in turn within a round, so the i-th measurement
+    // of one system and the i-th of another come from the same round.
+    const each = (system: SystemName, pick: (m: Measurement) => number | null | undefined) =>
+      at.filter((m) => m.system === system).map((m) => pick(m) ?? Number.NaN);
+    const ratios = (a: readonly number[], b: readonly number[]) =>
+      a.slice(0, b.length).map((x, i) => x / (b[i] as number));
     const shares = (value: number, which: Rate) => {
       const direct = rate('direct', which);
       const bare = rate('bare-always', 'acceptRate');
@@ -86,8 +94,21 @@ export function checkTargets(results: readonly Measurement[]): TargetResult[] {
       const ceiling = (0.9 * rate('direct', which)) / postfix;
       const target = Number.isNaN(ceiling) ? wanted : Math.min(wanted, ceiling);
       const lowered = target < wanted ? `; target lowered from ${wanted}× to 90 % of direct` : '';
+      const rounds = ratios(
+        each('moat-start-always', (m) => m[which]),
+        each('postfix', (m) => m[which]),
+      );
       out.push(
-        result(load, what, moat / postfix, target, 'min', '× Postfix', `${shares(moat, which)}${lowered}`),
+        result(
+          load,
+          what,
+          moat / postfix,
+          target,
+          'min',
+          '× Postfix',
+          `${shares(moat, which)}${lowered}`,
+          rounds,
+        ),
       );
     };
     const wanted = RATIO_TARGETS[kb];
@@ -99,9 +120,20 @@ export function checkTargets(results: readonly Measurement[]): TargetResult[] {
       // The split layout runs the edge and the worker as two processes: their CPU apart.
       const mb = (kb * KB) / (1024 * 1024);
       for (const [i, role] of ['edge', 'worker'].entries()) {
-        const ms = med('moat-split-always', (m) => m.ownCpuPer1000?.processes?.[i]) / mb;
+        const pick = (m: Measurement) => m.ownCpuPer1000?.processes?.[i];
+        const ms = med('moat-split-always', pick) / mb;
+        const rounds = each('moat-split-always', pick).map((x) => x / mb);
         out.push(
-          result(load, `${role} CPU per MB`, ms, 5, 'max', 'ms', 'moat-split-always, that process alone'),
+          result(
+            load,
+            `${role} CPU per MB`,
+            ms,
+            5,
+            'max',
+            'ms',
+            'moat-split-always, that process alone',
+            rounds,
+          ),
         );
       }
     }
@@ -121,6 +153,10 @@ export function checkTargets(results: readonly Measurement[]): TargetResult[] {
           'min',
           'of bare',
           `${shares(edge, 'acceptRate')}${spoolShare}`,
+          ratios(
+            each('moat-edge-always', (m) => m.acceptRate),
+            each('bare-always', (m) => m.acceptRate),
+          ),
         ),
       );
       const p99 = med('moat-start-always', (m) => m.p99);
@@ -133,6 +169,7 @@ export function checkTargets(results: readonly Measurement[]): TargetResult[] {
           'max',
           'ms',
           `Postfix ${med('postfix', (m) => m.p99).toFixed(1)} ms, bare floor ${med('bare-always', (m) => m.p99).toFixed(1)} ms`,
+          each('moat-start-always', (m) => m.p99),
         ),
       );
     }
@@ -148,9 +185,12 @@ function result(
   kind: 'min' | 'max',
   unit: string,
   note: string,
+  perRound: readonly number[] = [],
 ): TargetResult {
   const met = !Number.isNaN(value) && (kind === 'min' ? value >= target : value <= target);
-  return { load, what, value, target, kind, met, unit, note };
+  const known = perRound.filter((x) => !Number.isNaN(x));
+  const rounds = known.length > 1 ? { min: Math.min(...known), max: Math.max(...known) } : null;
+  return { load, what, value, target, kind, met, unit, note, rounds };
 }
 
 const pct = (x: number) => (Number.isNaN(x) ? '-' : `${Math.round(x * 100)} %`);
@@ -160,10 +200,11 @@ export function formatCheck(rows: readonly TargetResult[]): string {
   const fmt = (x: number, unit: string) =>
     Number.isNaN(x) ? '-' : unit === 'of bare' ? pct(x) : `${x.toFixed(2)}${unit === 'ms' ? ' ms' : '×'}`;
   let out =
-    '\n### Targets (--check)\n\n| load | figure | measured | target | | also |\n|---|---|---|---|---|---|\n';
+    '\n### Targets (--check)\n\n| load | figure | measured | rounds | target | | also |\n|---|---|---|---|---|---|---|\n';
   for (const r of rows) {
     const sign = r.kind === 'min' ? '≥' : '≤';
-    out += `| ${r.load} | ${r.what} | ${fmt(r.value, r.unit)} | ${sign} ${fmt(r.target, r.unit)} | ${r.met ? 'met' : 'not met'} | ${r.note} |\n`;
+    const rounds = r.rounds ? `${fmt(r.rounds.min, r.unit)} – ${fmt(r.rounds.max, r.unit)}` : '-';
+    out += `| ${r.load} | ${r.what} | ${fmt(r.value, r.unit)} | ${rounds} | ${sign} ${fmt(r.target, r.unit)} | ${r.met ? 'met' : 'not met'} | ${r.note} |\n`;
   }
   const met = rows.filter((r) => r.met).length;
   return `${out}\n${met} of ${rows.length} targets met.\n`;
