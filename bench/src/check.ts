@@ -61,18 +61,15 @@ export function checkTargets(results: readonly Measurement[]): TargetResult[] {
     );
     if (at.length === 0) continue;
     const load = `${kb >= 1024 ? `${kb / 1024} MB` : `${kb} KB`}`;
+    // The figure of each round: the systems run in turn within a round, so the i-th measurement
+    // of one system and the i-th of another come from the same round (NaN: not measured).
+    const each = (system: SystemName, pick: (m: Measurement) => number | null | undefined) =>
+      at.filter((m) => m.system === system).map((m) => pick(m) ?? Number.NaN);
     const med = (system: SystemName, pick: (m: Measurement) => number | null | undefined) => {
-      const v = at
-        .filter((m) => m.system === system)
-        .map(pick)
-        .filter((x): x is number => typeof x === 'number');
+      const v = each(system, pick).filter((x) => !Number.isNaN(x));
       return v.length ? median(v) : Number.NaN;
     };
     const rate = (system: SystemName, which: Rate) => med(system, (m) => m[which]);
-    // The figure of each round: the systems run in turn within a round, so the i-th measurement
-    // of one system and the i-th of another come from the same round.
-    const each = (system: SystemName, pick: (m: Measurement) => number | null | undefined) =>
-      at.filter((m) => m.system === system).map((m) => pick(m) ?? Number.NaN);
     const ratios = (a: readonly number[], b: readonly number[]) =>
       a.slice(0, b.length).map((x, i) => x / (b[i] as number));
     const shares = (value: number, which: Rate) => {

@@ -70,20 +70,13 @@ export async function startMoat(opts: {
   writeFileSync(file, JSON.stringify(config, null, 2));
   const roles =
     opts.layout === 'edge' ? [['edge']] : opts.layout === 'split' ? [['edge'], ['worker']] : [['start']];
-  // MOAT_BENCH_PROFILE=<dir>: every Moat process writes a V8 CPU profile there when it stops.
-  const profile = process.env.MOAT_BENCH_PROFILE;
-  // As deployed: glibc's allocator setting of scripts/start.sh (a --node wrapper may unset it).
+  // As deployed: glibc's allocator setting of scripts/start.sh (a --node wrapper may unset it);
+  // with MOAT_BENCH_PROFILE=<dir>, every Moat process writes a V8 CPU profile there (serverEnv).
   const env = { env: serverEnv() };
   const procs = roles.map((args) =>
-    profile
-      ? start(
-          opts.node ?? process.execPath,
-          ['--cpu-prof', '--cpu-prof-dir', profile, opts.node ? MAIN : BIN, ...args, '--config', file],
-          env,
-        )
-      : opts.node
-        ? start(opts.node, [MAIN, ...args, '--config', file], env)
-        : start(BIN, [...args, '--config', file], env),
+    opts.node
+      ? start(opts.node, [MAIN, ...args, '--config', file], env)
+      : start(BIN, [...args, '--config', file], env),
   );
   await waitFor(() => portOpen(opts.port), `moat to listen on ${opts.port}`, 20_000).catch((err: Error) => {
     throw new Error(`${err.message}\n${procs.map((p) => p.output()).join('\n')}`);

@@ -21,9 +21,23 @@ export interface Proc {
  */
 export const GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912';
 
-/** The environment of a server under test: this one, with GLIBC_TUNABLES as deployed. */
+/**
+ * The environment of a server under test (Moat, a bare floor): this one, with GLIBC_TUNABLES as
+ * deployed; and with MOAT_BENCH_PROFILE=<dir>, Node.js options that make it write a V8 CPU
+ * profile there when it stops (in NODE_OPTIONS, so they reach a `--node` wrapper's Node.js too).
+ */
 export function serverEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? GLIBC_TUNABLES };
+  const profile = process.env.MOAT_BENCH_PROFILE;
+  const options = [
+    process.env.NODE_OPTIONS,
+    profile ? `--cpu-prof --cpu-prof-dir=${JSON.stringify(profile)}` : undefined,
+  ];
+  const nodeOptions = options.filter(Boolean).join(' ');
+  return {
+    ...process.env,
+    GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? GLIBC_TUNABLES,
+    ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+  };
 }
 
 export function start(command: string, args: readonly string[], options: SpawnOptions = {}): Proc {

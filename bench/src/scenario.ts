@@ -206,20 +206,9 @@ const BARE_FLAGS = {
 /** bare-server.ts: smtp-server making each message durable in Redis, nothing else (accept only). */
 async function startBare(port: number, system: keyof typeof BARE_FLAGS): Promise<Running> {
   const redis = await startRedis({ appendfsync: 'always' });
-  // MOAT_BENCH_PROFILE=<dir>: the floor writes a V8 CPU profile there too, to set beside Moat's.
-  const profile = process.env.MOAT_BENCH_PROFILE;
-  const args = [
-    ...(profile ? ['--cpu-prof', '--cpu-prof-dir', profile] : []),
-    BARE_SERVER,
-    '--port',
-    String(port),
-    '--redis',
-    redis.url,
-  ];
-  // The same allocator setting as Moat's (serverEnv): any Node.js server can have it.
-  const server = start(process.execPath, [...args, ...BARE_FLAGS[system]], {
-    env: serverEnv(),
-  });
+  const args = [BARE_SERVER, '--port', String(port), '--redis', redis.url, ...BARE_FLAGS[system]];
+  // The same allocator setting as Moat's, and MOAT_BENCH_PROFILE's profile beside Moat's (serverEnv).
+  const server = start(process.execPath, args, { env: serverEnv() });
   await waitFor(() => portOpen(port), `bare-server to listen on ${port}`, 20_000);
   return {
     port,
