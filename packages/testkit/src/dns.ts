@@ -135,10 +135,6 @@ export async function startDns(records: DnsZone = {}): Promise<DnsServer> {
   };
 }
 
-/**
- * Builds the encoded reply to one query, truncated if it does not fit in `maxSize` bytes;
- * undefined when the name is set to time out (no answer at all).
- */
 /** A setting kept per name (failure, TTL, delay): set it for a name, or `null` to clear it. */
 function perName<T>(settings: Map<string, T>): (name: string, value: T | null) => void {
   return (name, value) => {
@@ -147,6 +143,10 @@ function perName<T>(settings: Map<string, T>): (name: string, value: T | null) =
   };
 }
 
+/**
+ * Builds the encoded reply to one query, truncated if it does not fit in `maxSize` bytes;
+ * undefined when the name is set to time out (no answer at all).
+ */
 function answer(
   query: DecodedPacket,
   zone: Map<string, DnsRecords>,
