@@ -1,10 +1,11 @@
 /**
  * The floors under Moat's edge must store what they claim to: a message answered 250 is in
- * Redis in the layout of its mode (a list, a BullMQ job, Moat's spool), on a real Redis.
+ * Redis in the layout of its mode (a list, a BullMQ job, Moat's spool), on a real Redis; and
+ * the relay floor must deliver it unchanged to the next hop, and then delete it.
  */
 import { join } from 'node:path';
 import { connect, Spool, whenReady } from '@moat/spool';
-import { dotStuff, freePort, RawSmtp, type RedisServer, startRedis } from '@moat/testkit';
+import { dotStuff, freePort, RawSmtp, type RedisServer, startRedis, startSmtpSink } from '@moat/testkit';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -22,8 +23,11 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** Start the floor with `flags`, send one message, stop it; the id from the 250 reply. */
-async function sendThrough(flags: readonly string[]): Promise<string> {
+/**
+ * Start the floor with `flags`, send one message, wait for `done` (when given), stop it; the id
+ * from the 250 reply.
+ */
+async function sendThrough(flags: readonly string[], done?: () => boolean): Promise<string> {
   const port = await freePort();
   const server: Proc = start(process.execPath, [
     BARE_SERVER,
@@ -40,6 +44,7 @@ async function sendThrough(flags: readonly string[]): Promise<string> {
     const reply = await client.send('bench@example.net', ['a@example.com'], dotStuff(Buffer.from(MESSAGE)));
     await client.quit();
     expect(reply).toMatch(/^250 /);
+    if (done) await waitFor(done, 'the floor to relay the message', 10_000);
     return /queued as (\S+)/.exec(reply)?.[1] ?? '';
   } finally {
     await server.stop('SIGTERM', 10_000);
@@ -90,5 +95,23 @@ test("--spool: stored by Moat's spool, committed, with its job", async () => {
     });
   } finally {
     await spool.close();
+  }
+});
+
+test('--relay: stored as bare, delivered unchanged to the next hop, then deleted', async () => {
+  const sink = await startSmtpSink({ tls: false });
+  const r = new Redis(redis.url);
+  // Only this test's message: the first test's id is still in the list.
+  await r.del('bare:queue');
+  try {
+    const id = await sendThrough(['--relay', String(sink.port)], () => sink.messages.length === 1);
+    expect(sink.messages[0]?.raw.toString('latin1')).toBe(MESSAGE);
+    expect(sink.messages[0]?.rcptTo).toEqual(['user@example.com']);
+    // Deleted after the next hop's 250: give the DEL its round trip.
+    await waitFor(async () => (await r.exists(`bare:body:${id}`)) === 0, 'the body to be deleted', 5000);
+    expect(await r.lrange('bare:queue', 0, -1)).not.toContain(id);
+  } finally {
+    r.disconnect();
+    await sink.close();
   }
 });

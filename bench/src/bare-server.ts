@@ -11,13 +11,19 @@
  * With --spool (the system `bare-spool-always`) each message goes through Moat's own
  * Spool.enqueue on Moat's connection (body, metadata, tracking event, job): the floor of an
  * edge that stores messages as Moat does, without its policy, headers, checks or logs.
+ * With --relay PORT (the system `bare-relay-always`) the bare floor also delivers what it
+ * stored to 127.0.0.1:PORT, from a worker thread (bare-relay.ts): the end-to-end floor under
+ * `moat start`.
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
+import { Worker } from 'node:worker_threads';
 import { BULLMQ_EVENTS_MAX, connect, Spool } from '@moat/spool';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
+import type { RelayData } from './bare-relay.js';
 
 // The same V8 collector setting as moat's (apps/moat/src/gc-flags.ts): any edge built on
 // smtp-server can have it, so the floor has it too.
@@ -29,10 +35,11 @@ const { values } = parseArgs({
     redis: { type: 'string' },
     bullmq: { type: 'boolean' },
     spool: { type: 'boolean' },
+    relay: { type: 'string' },
   },
 });
 if (!values.port || !values.redis)
-  throw new Error('usage: bare-server --port N --redis URL [--bullmq | --spool]');
+  throw new Error('usage: bare-server --port N --redis URL [--bullmq | --spool | --relay PORT]');
 
 const redis = new Redis(values.redis, { maxRetriesPerRequest: 1 });
 // The queue options Moat's spool uses (packages/spool/src/spool.ts).
@@ -53,6 +60,14 @@ const spool = values.spool
       replicas: 0,
     })
   : null;
+if (values.relay) {
+  // Moat's default delivery.concurrency.
+  const relay: RelayData = { redis: values.redis, port: Number(values.relay), concurrency: 20 };
+  new Worker(join(import.meta.dirname, 'bare-relay.js'), { workerData: relay }).on('error', (err) => {
+    process.stderr.write(`bare-relay: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
+}
 const CLIENT = { ip: '127.0.0.1', helo: 'bench', user: null, tls: false };
 let sequence = 0;
 

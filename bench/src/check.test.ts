@@ -74,6 +74,17 @@ test("with the spool floor in the run, the edge's row shows its share of it and 
   expect(edge?.note).not.toContain('BullMQ');
 });
 
+test("with the relay floor in the run, moat start's rows show their share of it and its ratio to Postfix", () => {
+  const rows = checkTargets([
+    m('postfix', 100, 400, 300),
+    m('bare-relay-always', 100, 800, 600),
+    m('moat-start-always', 100, 600, 480),
+  ]);
+  const by = (what: string) => rows.find((r) => r.what === what);
+  expect(by('moat start, accept')?.note).toContain('75 % of the relay floor, which is 2.00× Postfix');
+  expect(by('moat start, end to end')?.note).toContain('80 % of the relay floor, which is 2.00× Postfix');
+});
+
 test('several rounds: each figure also as the range of its rounds, the systems of one round paired', () => {
   // Round by round (run order): Postfix 400, 500, 450; moat start 700, 800, 900.
   const rows = checkTargets([

@@ -5,6 +5,8 @@
  * lowered to that. Each figure is also shown as a share of `direct` and of the bare floor (and
  * of the BullMQ floor, `bare-bullmq-always`: the bare floor that also queues a BullMQ job, and
  * of the spool floor, `bare-spool-always`: the bare floor storing each message with Moat's spool).
+ * The targets of `moat start` are also set against the relay floor (`bare-relay-always`: the
+ * bare floor that also delivers, from a thread of its own), its accept and end-to-end rates.
  */
 import { median } from './report.js';
 import type { Measurement, SystemName } from './scenario.js';
@@ -36,6 +38,7 @@ export const CHECK_SYSTEMS: readonly SystemName[] = [
   'bare-always',
   'bare-bullmq-always',
   'bare-spool-always',
+  'bare-relay-always',
   'moat-edge-always',
   'moat-start-always',
   'moat-split-always',
@@ -91,6 +94,11 @@ export function checkTargets(results: readonly Measurement[]): TargetResult[] {
       const ceiling = (0.9 * rate('direct', which)) / postfix;
       const target = Number.isNaN(ceiling) ? wanted : Math.min(wanted, ceiling);
       const lowered = target < wanted ? `; target lowered from ${wanted}× to 90 % of direct` : '';
+      // What a relay on the same parts reaches, accepting and delivering on the same cores.
+      const relay = rate('bare-relay-always', which);
+      const floor = Number.isNaN(relay)
+        ? ''
+        : `; ${pct(moat / relay)} of the relay floor, which is ${(relay / postfix).toFixed(2)}× Postfix`;
       const rounds = ratios(
         each('moat-start-always', (m) => m[which]),
         each('postfix', (m) => m[which]),
@@ -103,7 +111,7 @@ export function checkTargets(results: readonly Measurement[]): TargetResult[] {
           target,
           'min',
           '× Postfix',
-          `${shares(moat, which)}${lowered}`,
+          `${shares(moat, which)}${floor}${lowered}`,
           rounds,
         ),
       );

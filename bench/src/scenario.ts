@@ -39,6 +39,7 @@ export type SystemName =
   | 'bare-always'
   | 'bare-bullmq-always'
   | 'bare-spool-always'
+  | 'bare-relay-always'
   | `moat-${MoatLayout}-${'always' | 'everysec'}${'' | `+${string}`}`
   | `moat-${MoatLayout}-${'always' | 'everysec'}${'' | `+${string}`}@${string}`;
 
@@ -122,7 +123,7 @@ async function startSystem(
     const master = await pf.pid();
     return { port, pids: () => processTree(master), stop: () => pf.stop(), acceptOnly: false };
   }
-  if (system in BARE_FLAGS) return startBare(port, system as keyof typeof BARE_FLAGS);
+  if (system in BARE_FLAGS) return startBare(port, system as keyof typeof BARE_FLAGS, sinkPort);
   const [nameAndExtras, label] = system.split('@') as [string, string | undefined];
   const [name, ...extras] = nameAndExtras.split('+') as [string, ...string[]];
   const [, layout, fsync] = name.split('-') as [string, MoatLayout, 'always' | 'everysec'];
@@ -196,17 +197,22 @@ async function startFilterDaemons(wanted: ReadonlySet<string>) {
   };
 }
 
-/** bare-server.ts's flag for each floor: a list, a BullMQ job, or Moat's spool. */
+/**
+ * bare-server.ts's flags for each floor: a list, a BullMQ job, Moat's spool, or the list and a
+ * delivery to the sink (the only floor that relays).
+ */
 const BARE_FLAGS = {
-  'bare-always': [],
-  'bare-bullmq-always': ['--bullmq'],
-  'bare-spool-always': ['--spool'],
+  'bare-always': () => [],
+  'bare-bullmq-always': () => ['--bullmq'],
+  'bare-spool-always': () => ['--spool'],
+  'bare-relay-always': (sinkPort: number) => ['--relay', String(sinkPort)],
 };
 
-/** bare-server.ts: smtp-server making each message durable in Redis, nothing else (accept only). */
-async function startBare(port: number, system: keyof typeof BARE_FLAGS): Promise<Running> {
+/** bare-server.ts: smtp-server making each message durable in Redis, nothing else (accept only, but for the relay floor). */
+async function startBare(port: number, system: keyof typeof BARE_FLAGS, sinkPort: number): Promise<Running> {
   const redis = await startRedis({ appendfsync: 'always' });
-  const args = [BARE_SERVER, '--port', String(port), '--redis', redis.url, ...BARE_FLAGS[system]];
+  const flags = BARE_FLAGS[system](sinkPort);
+  const args = [BARE_SERVER, '--port', String(port), '--redis', redis.url, ...flags];
   // The same allocator setting as Moat's, and MOAT_BENCH_PROFILE's profile beside Moat's (serverEnv).
   const server = start(process.execPath, args, { env: serverEnv() });
   await waitFor(() => portOpen(port), `bare-server to listen on ${port}`, 20_000);
@@ -217,7 +223,7 @@ async function startBare(port: number, system: keyof typeof BARE_FLAGS): Promise
       await server.stop('SIGTERM', 10_000);
       await redis.stop();
     },
-    acceptOnly: true,
+    acceptOnly: system !== 'bare-relay-always',
     commandStats: () => redisCommandStats(redis.port),
     cpu: cpuOf(() => [server.pid], redis.pid),
   };
