@@ -15,6 +15,7 @@ import {
 } from '@moat/spool';
 import type { Logger } from 'pino';
 import { type AttemptContext, attemptDelivery, type RecipientResult } from './attempt.js';
+import type { BodyCache } from './body-cache.js';
 import { type BounceContext, sendReport } from './bounces.js';
 
 export interface RetrySettings {
@@ -32,6 +33,8 @@ export interface ProcessorContext {
   readonly log: Logger;
   /** Cluster-wide metrics: deliveries by route and result, delivery latency. */
   readonly counters?: Counters | undefined;
+  /** Bodies this process queued itself, read before Redis (`moat start`). */
+  readonly bodies?: BodyCache | undefined;
 }
 
 /** How long a job waits when its host had no free connection (not an attempt). */
@@ -62,7 +65,7 @@ async function processJob(
 ): Promise<void> {
   const data = job.data;
   const jobId = job.id ?? '';
-  const body = await ctx.spool.readBody(data.messageId);
+  const body = ctx.bodies?.get(data.messageId) ?? (await ctx.spool.readBody(data.messageId));
   if (body === null) {
     log.warn({ event: 'delivery.body_missing' }, 'the message is gone (deleted?); nothing to deliver');
     await ctx.spool.release(data.messageId, jobId);
@@ -141,7 +144,8 @@ async function processJob(
     );
     await deferJob(job, token, delay, next);
   }
-  await Promise.all([tracked, ctx.spool.release(data.messageId, jobId)]);
+  const [, deleted] = await Promise.all([tracked, ctx.spool.release(data.messageId, jobId)]);
+  if (deleted) ctx.bodies?.delete(data.messageId);
 }
 
 function dsnRecipient(r: RecipientResult): DsnRecipient {

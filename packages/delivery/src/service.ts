@@ -27,6 +27,7 @@ import {
   whenReady,
 } from '@moat/spool';
 import type { Logger } from 'pino';
+import type { BodyCache } from './body-cache.js';
 import { DnsResolver } from './dns-resolver.js';
 import { ConnectionPool } from './pool.js';
 import { makeProcessor } from './processor.js';
@@ -45,6 +46,8 @@ export interface DeliveryOptions {
   readonly idleTimeout?: number;
   /** Cluster-wide metrics registry (deliveries by route and result, latency). */
   readonly counters?: Counters | undefined;
+  /** Bodies the edge of this process queued, handed over in memory (`moat start`). */
+  readonly bodies?: BodyCache | undefined;
 }
 
 export interface DeliveryService {
@@ -161,6 +164,7 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
 
   const processor = makeProcessor({
     counters: options.counters,
+    bodies: options.bodies,
     spool,
     attempt: {
       resolver: new DnsResolver({ servers: config.dns.servers, timeout: config.dns.timeout }),

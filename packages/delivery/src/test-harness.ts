@@ -30,6 +30,7 @@ import {
 } from '@moat/testkit';
 import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { BodyCache } from './body-cache.js';
 import { type DeliveryService, startDelivery } from './service.js';
 
 export interface LogLine {
@@ -47,7 +48,7 @@ export interface Harness {
    */
   start(
     config: MoatConfigInput | Omit<MoatConfigInput, 'hostname'>,
-    options?: { deliveryRedisUrl?: string },
+    options?: { deliveryRedisUrl?: string; bodies?: BodyCache },
   ): Promise<Running>;
   cleanup(): Promise<void>;
 }
@@ -96,7 +97,14 @@ export async function startHarness(): Promise<Harness> {
           },
         }),
       );
-      const running = await startRunning(config, redis.url, options.deliveryRedisUrl ?? redis.url, log, logs);
+      const running = await startRunning(
+        config,
+        redis.url,
+        options.deliveryRedisUrl ?? redis.url,
+        log,
+        logs,
+        options.bodies,
+      );
       stoppers.push(async () => {
         await running.service.stop();
         await running.spool.close();
@@ -118,6 +126,7 @@ async function startRunning(
   deliveryUrl: string,
   log: Logger,
   logs: LogLine[],
+  bodies?: BodyCache,
 ): Promise<Running> {
   const producer = connect({ url }, 'producer');
   await whenReady(producer);
@@ -137,6 +146,7 @@ async function startRunning(
     routeScanInterval: 200,
     idleTimeout: 2000,
     stopTimeout: 5000,
+    bodies,
   });
   const policy = compileRelayPolicy(config);
   const events = (messageId: string) => searchMessageEvents(spool, { messageId, limit: 1000 });
