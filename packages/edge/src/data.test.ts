@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import { HEADROOM, prepend, readData } from './data.js';
+import { HEADROOM, ownsItsMemory, prepend, readData } from './data.js';
 
 const streamOf = (...chunks: string[]) => Readable.from(chunks.map((c) => Buffer.from(c, 'latin1')));
 
@@ -64,5 +64,34 @@ describe('prepend', () => {
     const joined = prepend(Buffer.from('H: 1\r\n'), pooled);
     expect(joined.toString('latin1')).toBe('H: 1\r\nm\r\n');
     expect(neighbour.equals(before)).toBe(true);
+  });
+});
+
+describe('ownsItsMemory', () => {
+  test('a body from readData, and after prepend: its memory holds nothing else, so it may move', async () => {
+    const { body } = await readData(streamOf('Subject: a\r\n\r\n', 'text\r\n'), 100);
+    if (body === null) throw new Error('no body');
+    expect(ownsItsMemory(body)).toBe(true);
+    const out = prepend(Buffer.from('Received: x\r\n'), body);
+    expect(ownsItsMemory(out)).toBe(true);
+    // Moving it (a transfer to another thread) leaves the bytes intact on the other side.
+    const { port1, port2 } = new MessageChannel();
+    const moved = new Promise<Uint8Array>((resolve) => port2.once('message', resolve));
+    const view = new Uint8Array(out.buffer, out.byteOffset, out.length);
+    port1.postMessage(view, [out.buffer as ArrayBuffer]);
+    expect(Buffer.from(await moved).toString('latin1')).toBe('Received: x\r\nSubject: a\r\n\r\ntext\r\n');
+    port1.close();
+  });
+
+  test('not for memory shared with others: a pooled Buffer, a slice, a concatenation, a body already prepended to', async () => {
+    expect(ownsItsMemory(Buffer.from('m\r\n'))).toBe(false);
+    expect(ownsItsMemory(Buffer.alloc(100_000))).toBe(false);
+    const { body } = await readData(streamOf('Subject: a\r\n\r\ntext\r\n'), 100);
+    if (body === null) throw new Error('no body');
+    expect(ownsItsMemory(body.subarray(0, 10))).toBe(false);
+    expect(ownsItsMemory(Buffer.concat([Buffer.from('H: 1\r\n'), body]))).toBe(false);
+    prepend(Buffer.from('R: 1\r\n'), body);
+    // Its room now belongs to the prepended result.
+    expect(ownsItsMemory(body)).toBe(false);
   });
 });

@@ -50,6 +50,15 @@ function joinWithRoom(chunks: readonly Buffer[], size: number): Buffer {
 }
 
 /**
+ * Whether the body's ArrayBuffer holds this body and its free room in front, and nothing else
+ * (a body from readData or prepend): moving that memory elsewhere (a transfer to another
+ * thread) takes nothing from anyone else.
+ */
+export function ownsItsMemory(body: Buffer): boolean {
+  return withRoom.has(body) && body.byteOffset + body.length === body.buffer.byteLength;
+}
+
+/**
  * `head` followed by `body`. When the body came from readData and still has room in front,
  * the head is written there and the body is not copied; the result has the rest of the room,
  * and the body passed in has none any more (a second prepend to it must not overwrite the

@@ -14,7 +14,7 @@ import { ConnectionLimiter } from './limits.js';
 import { acceptProxyV2 } from './proxy.js';
 import type { SessionChecker } from './session-checks.js';
 import type { SmtpReplyError } from './smtp-errors.js';
-import type { EdgeSettings } from './state.js';
+import type { EdgeSettings, QueuedHandler } from './state.js';
 import { loadTls } from './tls.js';
 
 export interface EdgeOptions {
@@ -33,6 +33,8 @@ export interface EdgeOptions {
   readonly resolver?: SMTPServerResolver;
   /** Listen here instead of config.smtp.listen (tests use port 0). */
   readonly listen?: readonly { host: string; port: number }[];
+  /** Each message once it is durable (`moat start` hands the body to its own delivery). */
+  readonly onQueued?: QueuedHandler;
 }
 
 export interface Edge {
@@ -106,6 +108,7 @@ export async function startEdge(options: EdgeOptions): Promise<Edge> {
     limiter,
     memory: options.memory,
     counters: options.counters,
+    onQueued: options.onQueued,
     isShuttingDown: () => shuttingDown,
     disconnect,
   });

@@ -19,3 +19,4 @@ export type {
   TransactionInfo,
 } from './session-checks.js';
 export { isInternal, SmtpReplyError, toSmtpError } from './smtp-errors.js';
+export type { QueuedHandler } from './state.js';

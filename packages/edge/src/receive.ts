@@ -6,7 +6,7 @@
  */
 import { composeReceived, groupByRoute, isTrusted, Replies, rfc5322Date } from '@moat/policy';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { prepend, readData } from './data.js';
+import { ownsItsMemory, prepend, readData } from './data.js';
 import { type FilterOutcome, runFilters, type Signer } from './filters.js';
 import { editHeaders } from './header-edits.js';
 import { canonicalLineEndings, headerFacts } from './message.js';
@@ -159,6 +159,12 @@ export async function receiveMessage(
     },
     'queued',
   );
+  // The last use of the body here: it may move to another thread now.
+  try {
+    deps.onQueued?.(txn.id, body, ownsItsMemory(body));
+  } catch (err) {
+    txn.log.warn({ event: 'edge.handoff_failed', err }, 'could not hand the body over; delivery reads it');
+  }
   return txn.id;
 }
 

@@ -52,6 +52,13 @@ export interface SessionState {
 }
 
 /** What the session handlers work with. */
+/**
+ * Told of each message once it is durable and the edge is done with it. `movable`: the body's
+ * memory is its own (data.ts ownsItsMemory), so the callee may transfer it to another thread
+ * instead of copying it. Must not throw.
+ */
+export type QueuedHandler = (messageId: string, body: Buffer, movable: boolean) => void;
+
 export interface HandlerDeps {
   /** The settings now (a reload replaces them); each session keeps the ones it started with. */
   readonly settings: () => EdgeSettings;
@@ -60,6 +67,8 @@ export interface HandlerDeps {
   readonly limiter: ConnectionLimiter;
   readonly memory?: MemoryGuard | undefined;
   readonly counters?: Counters | undefined;
+  /** EdgeOptions.onQueued. */
+  readonly onQueued?: QueuedHandler | undefined;
   readonly isShuttingDown: () => boolean;
   /** Close a session after too many errors (needs smtp-server's connection object). */
   readonly disconnect: (sessionId: string, reply: SmtpReplyError) => void;
