@@ -8,7 +8,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { connect, keysFor, liveNodes, whenReady } from '@moat/spool';
+import { compileRelayPolicy, parseConfig } from '@moat/policy';
+import {
+  connect,
+  keysFor,
+  liveNodes,
+  pauseRoute,
+  resumeRoute,
+  spoolFromConfig,
+  whenReady,
+} from '@moat/spool';
 import {
   type DnsServer,
   dotStuff,
@@ -199,3 +208,41 @@ test('delivery ran in a thread of its own: deliveries logged from it, the edge f
     client.disconnect();
   }
 });
+
+test('delivery.bodyCache: a body the edge queued goes to the delivery thread in memory, and leaves from there byte for byte', async () => {
+  // The route paused, so the body is in the thread before its job can run.
+  const parsed = parseConfig({
+    hostname: 'relay.test',
+    redis: { url: redis.url, prefix: 'relay' },
+    inbound: { domains: { 'example.com': `[127.0.0.1]:${smarthost.port}` } },
+  });
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  const routeId = compileRelayPolicy(parsed.config).exact.get('example.com')?.route.id ?? '';
+  const client = connect({ url: redis.url }, 'producer');
+  const spool = spoolFromConfig(parsed.config, client, 'relay-test');
+  const stats = async () => (await liveNodes(client, keysFor('relay')))[0]?.stats ?? {};
+  try {
+    await whenReady(client);
+    // The figures of the deliveries so far (the tests before), once the heartbeat has them all.
+    const consulted = (s: Record<string, number>) => (s.bodyCacheHits ?? 0) + (s.bodyCacheMisses ?? 0);
+    const delivered = smarthost.messages.length + mx.messages.length;
+    await expect.poll(async () => consulted(await stats()), { timeout: 12_000 }).toBe(delivered);
+    const before = await stats();
+    await pauseRoute(spool, routeId);
+    const message = Buffer.from(`Subject: from memory\r\n\r\n.a dot first\r\n${'x'.repeat(300_000)}\r\n`);
+    const c = await RawSmtp.connect({ port: smtpPort, localAddress: UNTRUSTED });
+    expect(await c.cmd('EHLO mx.elsewhere.test')).toMatch(/^250/);
+    expect(await c.send('alice@elsewhere.test', ['bob@example.com'], dotStuff(message))).toMatch(/^250 /);
+    await c.quit();
+    await resumeRoute(spool, routeId);
+    const got = await smarthost.waitForMessages(delivered - mx.messages.length + 1, 20_000);
+    expect(withoutFirstReceived(got.at(-1)?.raw ?? Buffer.alloc(0)).rest.equals(message)).toBe(true);
+    await expect
+      .poll(async () => (await stats()).bodyCacheHits, { timeout: 12_000 })
+      .toBe((before.bodyCacheHits ?? 0) + 1);
+    expect((await stats()).bodyCacheMisses).toBe(before.bodyCacheMisses ?? 0);
+  } finally {
+    await spool.close();
+    client.disconnect();
+  }
+}, 60_000);

@@ -16,7 +16,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { compileRelayPolicy, parseConfig } from '@moat/policy';
-import { connect, pauseRoute, resumeRoute, type Spool, spoolFromConfig, whenReady } from '@moat/spool';
+import {
+  connect,
+  keysFor,
+  liveNodes,
+  pauseRoute,
+  resumeRoute,
+  type Spool,
+  spoolFromConfig,
+  whenReady,
+} from '@moat/spool';
 import { type DnsServer, freePort, RawSmtp, type RedisServer, startDns, startRedis } from '@moat/testkit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type LenientServer, startLenientServer } from './lenient-smtp.js';
@@ -158,9 +167,13 @@ test('through Moat: one message per message sent, never a smuggled one; text kep
   }
 }, 60_000);
 
-test('with delivery.thread false the edge and delivery share the main thread', () => {
+test('with delivery.thread false the edge and delivery share the main thread, and its bodies in memory', async () => {
   expect(moat.logs.filter((l) => l.event === 'delivery.thread_started')).toHaveLength(0);
   const delivered = moat.logs.filter((l) => l.event === 'delivery.delivered');
   expect(delivered.length).toBeGreaterThanOrEqual(VARIANTS.length);
   for (const line of delivered) expect(line.thread).toBeUndefined();
+  // delivery.bodyCache: the route was paused, so every body was in memory before its job ran.
+  const stats = async () => (await liveNodes(producer, keysFor('smuggling')))[0]?.stats ?? {};
+  await expect.poll(async () => (await stats()).bodyCacheHits, { timeout: 12_000 }).toBe(VARIANTS.length);
+  expect((await stats()).bodyCacheMisses).toBe(0);
 });

@@ -1,13 +1,15 @@
 /**
  * The entry of the delivery thread: in a process that also runs the edge, the workers run
  * here, on a core of their own (see roles/worker.ts). It speaks to the main thread in four
- * messages: ready (or failed), stats every couple of seconds, and stop → stopped.
+ * messages: ready (or failed), stats every couple of seconds, and stop → stopped; and it takes
+ * the bodies the edge has just queued (body), for its cache (delivery.bodyCache).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { startDelivery } from '@moat/delivery';
 import type { MoatConfig } from '@moat/policy';
 import { Counters, connect, keysFor } from '@moat/spool';
 import pino from 'pino';
+import { bodyCache } from './roles/worker.js';
 
 export interface ThreadInput {
   readonly config: MoatConfig;
@@ -21,6 +23,13 @@ export type ThreadMessage =
   | { readonly type: 'stats'; readonly stats: Record<string, number> }
   | { readonly type: 'log'; readonly line: string }
   | { readonly type: 'stopped' };
+
+/** From the main thread: a body the edge has made durable, in memory of its own. */
+export interface BodyMessage {
+  readonly type: 'body';
+  readonly id: string;
+  readonly body: Uint8Array;
+}
 
 const STATS_EVERY_MS = 2000;
 
@@ -36,6 +45,7 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
   const redis = connect({ url: redisUrl, name: `moat-worker-metrics:${nodeId}` }, 'worker');
   const counters = new Counters(redis, keysFor(config.redis.prefix, config.redis.partitions));
   counters.start();
+  const bodies = bodyCache(config.delivery.bodyCache);
   let delivery: Awaited<ReturnType<typeof startDelivery>>;
   try {
     delivery = await startDelivery({
@@ -44,6 +54,7 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
       log: log.child({ role: 'worker' }),
       nodeId,
       counters,
+      bodies: bodies ?? undefined,
     });
   } catch (err) {
     await counters.stop();
@@ -55,13 +66,22 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
   const stats = () =>
     send({
       type: 'stats',
-      stats: { deliveryRoutes: delivery.routes().length, activeJobs: delivery.active() },
+      stats: {
+        deliveryRoutes: delivery.routes().length,
+        activeJobs: delivery.active(),
+        ...(bodies ? { bodyCacheHits: bodies.hits, bodyCacheMisses: bodies.misses } : {}),
+      },
     });
   const timer = setInterval(stats, STATS_EVERY_MS);
   send({ type: 'ready' });
   stats();
   let stopping = false;
   port.on('message', async (message: { type: string }) => {
+    if (message.type === 'body') {
+      const { id, body } = message as BodyMessage;
+      bodies?.put(id, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      return;
+    }
     if (message.type !== 'stop' || stopping) return;
     stopping = true;
     clearInterval(timer);

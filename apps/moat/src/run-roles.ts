@@ -16,6 +16,7 @@ import {
   whenReady,
 } from '@moat/spool';
 import pino, { type Logger } from 'pino';
+import { BodyHandoff } from './body-handoff.js';
 import { loadConfig } from './config-load.js';
 import type { Io } from './io.js';
 import { type LocalRedis, startLocalRedis } from './local-redis.js';
@@ -59,6 +60,8 @@ export interface RoleContext {
   readonly readiness: () => Record<string, boolean>;
   /** Every role's warnings for /ready. */
   readonly warnings: () => string[];
+  /** The edge's durable bodies, handed to this process's own delivery (delivery.bodyCache). */
+  readonly bodies: BodyHandoff;
 }
 
 export async function runRoles(
@@ -170,6 +173,7 @@ export async function runRoles(
       writeLog: (line) => destination.write(line),
       readiness: () => Object.assign({}, ...services.map((s) => s.ready?.() ?? {})),
       warnings: () => services.flatMap((s) => s.warnings?.() ?? []),
+      bodies: new BodyHandoff(),
     };
     for (const role of roles) services.push(await buildRole(role, context));
     // One heartbeat per process, with every role's figures.

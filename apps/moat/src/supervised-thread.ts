@@ -30,8 +30,11 @@ export interface SuperviseOptions {
 export interface SupervisedThread {
   /** The running thread's id (-1 while it is being started again). */
   threadId(): number;
-  /** Posts a message to the running thread (dropped while it is being started again). */
-  post(message: { readonly type: string }): void;
+  /**
+   * Posts a message to the running thread (dropped while it is being started again); what
+   * `transfer` lists moves to the thread instead of being copied.
+   */
+  post(message: { readonly type: string }, transfer?: readonly ArrayBuffer[]): void;
   stop(): Promise<void>;
 }
 
@@ -120,7 +123,7 @@ export async function superviseThread(options: SuperviseOptions): Promise<Superv
   log.info({ event: `${name}.thread_started`, threadId: first.worker.threadId }, `${name} thread started`);
   return {
     threadId: () => current?.worker.threadId ?? -1,
-    post: (message) => current?.worker.postMessage(message),
+    post: (message, transfer = []) => current?.worker.postMessage(message, [...transfer]),
     async stop() {
       stopped.abort(); // no new restart; a pending restart delay ends now
       const pending = starting;

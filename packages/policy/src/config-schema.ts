@@ -213,6 +213,12 @@ const delivery = z.strictObject({
   thread: z
     .union([z.boolean(), z.literal('auto')], { error: 'must be true, false or "auto"' })
     .prefault('auto'),
+  /**
+   * When one process runs both the edge and the workers (`moat start`): the bodies its edge has
+   * just made durable are also handed to its delivery in memory, up to this many bytes at once,
+   * so that delivering them does not read them back from Redis. 0 = off.
+   */
+  bodyCache: size.prefault('256MB'),
 });
 
 const dns = z.strictObject({

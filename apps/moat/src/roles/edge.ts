@@ -72,6 +72,7 @@ export async function startEdgeRole(context: RoleContext): Promise<Service> {
   const edge = await startEdge({
     config,
     spool,
+    onQueued: context.bodies.queued,
     log: edgeLog,
     memory,
     counters: context.counters,

@@ -4,7 +4,7 @@
  * another node) takes them. The thread's log lines come here and go out through this
  * process's one log destination, so lines from the two threads never interleave.
  */
-import type { ThreadInput, ThreadMessage } from '../delivery-thread.js';
+import type { BodyMessage, ThreadInput, ThreadMessage } from '../delivery-thread.js';
 import type { RoleContext, Service } from '../run-roles.js';
 import { superviseThread } from '../supervised-thread.js';
 
@@ -31,5 +31,21 @@ export async function startDeliveryThread(context: RoleContext): Promise<Service
       stats = { deliveryRoutes: 0 };
     },
   });
-  return { name: 'worker', stats: () => stats, stop: () => thread.stop() };
+  // The edge's durable bodies go to the thread: moved when their memory is their own (no
+  // copy; the edge is done with them), else copied once into memory of their own.
+  if (context.config.delivery.bodyCache > 0) {
+    context.bodies.deliverTo((id, body, movable) => {
+      const own = movable ? new Uint8Array(body.buffer, body.byteOffset, body.length) : new Uint8Array(body);
+      const message: BodyMessage = { type: 'body', id, body: own };
+      thread.post(message, [own.buffer as ArrayBuffer]);
+    });
+  }
+  return {
+    name: 'worker',
+    stats: () => stats,
+    async stop() {
+      context.bodies.deliverTo(null);
+      await thread.stop();
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { startDelivery } from '@moat/delivery';
+import { BodyCache, startDelivery } from '@moat/delivery';
 import { usableCpus } from '../cpus.js';
 import type { RoleContext, Service } from '../run-roles.js';
 import { startDeliveryThread } from './worker-thread.js';
@@ -10,18 +10,37 @@ import { startDeliveryThread } from './worker-thread.js';
  */
 export async function startWorkerRole(context: RoleContext): Promise<Service> {
   if (useThread(context)) return startDeliveryThread(context);
+  // With the edge on this event loop, its bodies go straight into the cache.
+  const bodies = context.roles.includes('edge') ? bodyCache(context.config.delivery.bodyCache) : null;
   const delivery = await startDelivery({
     config: context.config,
     redisUrl: context.redisUrl,
     log: context.log.child({ role: 'worker' }),
     nodeId: context.nodeId,
     counters: context.counters,
+    bodies: bodies ?? undefined,
   });
+  if (bodies) context.bodies.deliverTo((id, body) => bodies.put(id, body));
   return {
     name: 'worker',
-    stop: () => delivery.stop(),
-    stats: () => ({ deliveryRoutes: delivery.routes().length, activeJobs: delivery.active() }),
+    async stop() {
+      context.bodies.deliverTo(null);
+      await delivery.stop();
+    },
+    stats: () => ({
+      deliveryRoutes: delivery.routes().length,
+      activeJobs: delivery.active(),
+      ...(bodies ? { bodyCacheHits: bodies.hits, bodyCacheMisses: bodies.misses } : {}),
+    }),
   };
+}
+
+/** A body not taken this long after it was queued goes (its job was deferred, deleted, or taken elsewhere). */
+const BODY_TTL_MS = 60_000;
+
+/** The cache of delivery.bodyCache bytes (null when 0: off). */
+export function bodyCache(budget: number): BodyCache | null {
+  return budget > 0 ? new BodyCache({ budget, ttl: BODY_TTL_MS }) : null;
 }
 
 function useThread(context: RoleContext): boolean {
