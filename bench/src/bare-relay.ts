@@ -1,12 +1,13 @@
 /**
  * The delivery half of the relay floor (`bare-relay-always`, bare-server.ts --relay PORT), in a
  * worker thread of its own as Moat's delivery is in `moat start`: senders that each take an id
- * from the bare floor's list (BRPOP), read the body (GET), send it over one kept-open
- * nodemailer connection to the next hop, and delete it (DEL). No job, lock, tracking event,
- * RSET, retry or bounce: the most any relay that stores in Redis, accepts with smtp-server and
- * delivers with nodemailer can do end to end on this machine.
+ * from the bare floor's list (BRPOP), take the body the server thread handed over in memory (as
+ * `moat start` does, delivery.bodyCache, with the same budget) or else read it (GET), send it
+ * over one kept-open nodemailer connection to the next hop, and delete it (DEL). No job, lock,
+ * tracking event, RSET, retry or bounce: the most any relay that stores in Redis, accepts with
+ * smtp-server and delivers with nodemailer can do end to end on this machine.
  */
-import { workerData } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 
@@ -16,6 +17,31 @@ export interface RelayData {
   readonly port: number;
   /** Senders, each with its own Redis and SMTP connection (Moat's delivery.concurrency). */
   readonly concurrency: number;
+}
+
+/** A body the server thread stored, handed over in memory. */
+export interface RelayBody {
+  readonly id: string;
+  readonly body: Uint8Array;
+}
+
+/** Moat's default delivery.bodyCache: bodies over it are read from Redis. */
+const BUDGET = 256 * 1024 * 1024;
+const bodies = new Map<string, Buffer>();
+let held = 0;
+parentPort?.on('message', ({ id, body }: RelayBody) => {
+  if (held + body.byteLength > BUDGET) return;
+  bodies.set(id, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  held += body.byteLength;
+});
+
+/** The body from memory (then forgotten) or from Redis. */
+async function bodyOf(redis: Redis, id: string): Promise<Buffer | null> {
+  const kept = bodies.get(id);
+  if (kept === undefined) return redis.getBuffer(`bare:body:${id}`);
+  bodies.delete(id);
+  held -= kept.length;
+  return kept;
 }
 
 const ENVELOPE = { from: 'bench@example.net', to: ['user@example.com'] };
@@ -44,7 +70,7 @@ async function sender({ redis: url, port }: RelayData): Promise<never> {
     const popped = await redis.brpop('bare:queue', 0);
     const id = popped?.[1];
     if (id === undefined) continue;
-    const body = await redis.getBuffer(`bare:body:${id}`);
+    const body = await bodyOf(redis, id);
     if (body === null) throw new Error(`bare:body:${id} is gone`);
     await send(conn, body);
     await redis.del(`bare:body:${id}`);

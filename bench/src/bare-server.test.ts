@@ -27,7 +27,11 @@ afterAll(async () => {
  * Start the floor with `flags`, send one message, wait for `done` (when given), stop it; the id
  * from the 250 reply.
  */
-async function sendThrough(flags: readonly string[], done?: () => boolean): Promise<string> {
+async function sendThrough(
+  flags: readonly string[],
+  done?: () => boolean,
+  message: string = MESSAGE,
+): Promise<string> {
   const port = await freePort();
   const server: Proc = start(process.execPath, [
     BARE_SERVER,
@@ -41,7 +45,7 @@ async function sendThrough(flags: readonly string[], done?: () => boolean): Prom
     await waitFor(() => portOpen(port), 'bare-server to listen', 10_000);
     const client = await RawSmtp.connect({ port });
     expect(await client.cmd('EHLO bench')).toMatch(/^250/);
-    const reply = await client.send('bench@example.net', ['a@example.com'], dotStuff(Buffer.from(MESSAGE)));
+    const reply = await client.send('bench@example.net', ['a@example.com'], dotStuff(Buffer.from(message)));
     await client.quit();
     expect(reply).toMatch(/^250 /);
     if (done) await waitFor(done, 'the floor to relay the message', 10_000);
@@ -98,20 +102,29 @@ test("--spool: stored by Moat's spool, committed, with its job", async () => {
   }
 });
 
-test('--relay: stored as bare, delivered unchanged to the next hop, then deleted', async () => {
-  const sink = await startSmtpSink({ tls: false });
-  const r = new Redis(redis.url);
-  // Only this test's message: the first test's id is still in the list.
-  await r.del('bare:queue');
-  try {
-    const id = await sendThrough(['--relay', String(sink.port)], () => sink.messages.length === 1);
-    expect(sink.messages[0]?.raw.toString('latin1')).toBe(MESSAGE);
-    expect(sink.messages[0]?.rcptTo).toEqual(['user@example.com']);
-    // Deleted after the next hop's 250: give the DEL its round trip.
-    await waitFor(async () => (await r.exists(`bare:body:${id}`)) === 0, 'the body to be deleted', 5000);
-    expect(await r.lrange('bare:queue', 0, -1)).not.toContain(id);
-  } finally {
-    r.disconnect();
-    await sink.close();
-  }
-});
+/** Larger than Buffer's pool: its memory moves to the relay thread instead of being copied. */
+const LARGE = `Subject: large\r\n\r\n${'.line of text\r\n'.repeat(8000)}`;
+
+test.each([
+  ['a small body (copied to the relay thread)', MESSAGE],
+  ['a large body (moved to the relay thread)', LARGE],
+])(
+  '--relay, %s: stored as bare, delivered unchanged to the next hop, then deleted',
+  async (_name, message) => {
+    const sink = await startSmtpSink({ tls: false });
+    const r = new Redis(redis.url);
+    // Only this test's message: the first test's id is still in the list.
+    await r.del('bare:queue');
+    try {
+      const id = await sendThrough(['--relay', String(sink.port)], () => sink.messages.length === 1, message);
+      expect(sink.messages[0]?.raw.toString('latin1')).toBe(message);
+      expect(sink.messages[0]?.rcptTo).toEqual(['user@example.com']);
+      // Deleted after the next hop's 250: give the DEL its round trip.
+      await waitFor(async () => (await r.exists(`bare:body:${id}`)) === 0, 'the body to be deleted', 5000);
+      expect(await r.lrange('bare:queue', 0, -1)).not.toContain(id);
+    } finally {
+      r.disconnect();
+      await sink.close();
+    }
+  },
+);

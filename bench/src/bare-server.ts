@@ -23,7 +23,7 @@ import { BULLMQ_EVENTS_MAX, connect, Spool } from '@moat/spool';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SMTPServer } from 'smtp-server';
-import type { RelayData } from './bare-relay.js';
+import type { RelayBody, RelayData } from './bare-relay.js';
 
 // The same V8 collector setting as moat's (apps/moat/src/gc-flags.ts): any edge built on
 // smtp-server can have it, so the floor has it too.
@@ -60,13 +60,24 @@ const spool = values.spool
       replicas: 0,
     })
   : null;
-if (values.relay) {
-  // Moat's default delivery.concurrency.
-  const relay: RelayData = { redis: values.redis, port: Number(values.relay), concurrency: 20 };
-  new Worker(join(import.meta.dirname, 'bare-relay.js'), { workerData: relay }).on('error', (err) => {
-    process.stderr.write(`bare-relay: ${err.stack ?? err.message}\n`);
-    process.exit(1);
-  });
+/** The relay floor's delivery thread (--relay), which also takes each stored body in memory. */
+const relay = values.relay
+  ? new Worker(join(import.meta.dirname, 'bare-relay.js'), {
+      // Moat's default delivery.concurrency.
+      workerData: { redis: values.redis, port: Number(values.relay), concurrency: 20 } satisfies RelayData,
+    }).on('error', (err) => {
+      process.stderr.write(`bare-relay: ${err.stack ?? err.message}\n`);
+      process.exit(1);
+    })
+  : null;
+
+/** Hand a stored body to the relay thread: moved when it has its memory to itself (Buffer.concat above the pool's size), else copied. */
+function handOver(id: string, body: Buffer): void {
+  if (relay === null) return;
+  const own =
+    body.length >= Buffer.poolSize && body.byteOffset === 0 && body.buffer.byteLength === body.length;
+  const message: RelayBody = { id, body: own ? new Uint8Array(body.buffer) : new Uint8Array(body) };
+  relay.postMessage(message, [message.body.buffer as ArrayBuffer]);
 }
 const CLIENT = { ip: '127.0.0.1', helo: 'bench', user: null, tls: false };
 let sequence = 0;
@@ -98,8 +109,12 @@ const server = new SMTPServer({
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('end', () => {
       const id = spool ? spool.newMessageId() : `${process.pid}.${++sequence}`;
-      store(id, Buffer.concat(chunks)).then(
-        () => callback(null, `2.0.0 queued as ${id}`),
+      const body = Buffer.concat(chunks);
+      store(id, body).then(
+        () => {
+          callback(null, `2.0.0 queued as ${id}`);
+          handOver(id, body);
+        },
         (err: Error) => callback(Object.assign(err, { responseCode: 451 })),
       );
     });
