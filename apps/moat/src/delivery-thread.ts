@@ -5,11 +5,10 @@
  * the bodies the edge has just queued (body), for its cache (delivery.bodyCache).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { startDelivery } from '@moat/delivery';
+import { bodyCacheFor, startDelivery } from '@moat/delivery';
 import type { MoatConfig } from '@moat/policy';
 import { Counters, connect, keysFor } from '@moat/spool';
 import pino from 'pino';
-import { bodyCache } from './roles/worker.js';
 
 export interface ThreadInput {
   readonly config: MoatConfig;
@@ -45,7 +44,7 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
   const redis = connect({ url: redisUrl, name: `moat-worker-metrics:${nodeId}` }, 'worker');
   const counters = new Counters(redis, keysFor(config.redis.prefix, config.redis.partitions));
   counters.start();
-  const bodies = bodyCache(config.delivery.bodyCache);
+  const bodies = bodyCacheFor(config.delivery.bodyCache);
   let delivery: Awaited<ReturnType<typeof startDelivery>>;
   try {
     delivery = await startDelivery({

@@ -41,6 +41,10 @@ test('a body not taken within the ttl goes, and its bytes with it', () => {
   expect(cache.get('a')).toBeUndefined();
   expect(cache.get('b')).toBeDefined();
   expect(cache.bytes).toBe(100);
+  // Without a put or get too (the delivery service calls it while idle).
+  now += 500;
+  cache.expire();
+  expect(cache.bytes).toBe(0);
 });
 
 test('the same message put twice is kept once; a budget of 0 keeps nothing', () => {

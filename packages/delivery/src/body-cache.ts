@@ -46,7 +46,7 @@ export class BodyCache {
 
   /** Keep a durable message's body; false when it was not admitted (over the budget). */
   put(messageId: string, body: Buffer): boolean {
-    this.#expire();
+    this.expire();
     if (this.#entries.has(messageId)) return true;
     if (this.#bytes + body.length > this.#options.budget) return false;
     this.#entries.set(messageId, { body, at: this.#now() });
@@ -56,7 +56,7 @@ export class BodyCache {
 
   /** The body, or undefined; it stays until delete() or its expiry (a message may have several jobs). */
   get(messageId: string): Buffer | undefined {
-    this.#expire();
+    this.expire();
     const entry = this.#entries.get(messageId);
     if (entry) this.hits++;
     else this.misses++;
@@ -71,11 +71,20 @@ export class BodyCache {
     this.#bytes -= entry.body.length;
   }
 
-  #expire(): void {
+  /** Drop the bodies older than the ttl (also done by put and get; the delivery service calls it while idle). */
+  expire(): void {
     const oldest = this.#now() - this.#options.ttl;
     for (const [id, entry] of this.#entries) {
       if (entry.at > oldest) return;
       this.delete(id);
     }
   }
+}
+
+/** How long a body waits to be taken before it goes (its job was deferred, deleted, or taken elsewhere). */
+export const BODY_TTL_MS = 60_000;
+
+/** The cache of a process with delivery.bodyCache bytes (null when 0: off). */
+export function bodyCacheFor(budget: number): BodyCache | null {
+  return budget > 0 ? new BodyCache({ budget, ttl: BODY_TTL_MS }) : null;
 }

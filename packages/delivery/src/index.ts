@@ -1,6 +1,6 @@
 // @moat/delivery: the worker pool that takes jobs from the route queues and delivers them.
 export { type AttemptContext, attemptDelivery, type RecipientResult } from './attempt.js';
-export { BodyCache, type BodyCacheOptions } from './body-cache.js';
+export { BODY_TTL_MS, BodyCache, type BodyCacheOptions, bodyCacheFor } from './body-cache.js';
 export { type BounceContext, operatorBounce, type Report, routeForSender, sendReport } from './bounces.js';
 export { type Candidates, describeTarget, findTargets, type Target } from './destinations.js';
 export {

@@ -40,3 +40,13 @@ test('a handed-over body is delivered from memory and dropped after; another is 
   await expect.poll(() => bodies.bytes, { timeout: 5000 }).toBe(0);
   expect(await running.spool.readBody(kept)).toBeNull();
 });
+
+test('a body no job takes goes after its ttl, with no delivery to prompt it', async () => {
+  const bodies = new BodyCache({ budget: 1 << 20, ttl: 100 });
+  await fx.h.start({}, { bodies });
+  // A message whose queueing failed after the handover, say: no job will ever ask for it.
+  bodies.put('never-queued', message(3));
+  expect(bodies.bytes).toBeGreaterThan(0);
+  await expect.poll(() => bodies.bytes, { timeout: 5000 }).toBe(0);
+  expect([bodies.hits, bodies.misses]).toEqual([0, 0]);
+});

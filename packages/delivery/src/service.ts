@@ -197,6 +197,8 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
   };
 
   const scan = async () => {
+    // Bodies not taken go even while no job comes to take one.
+    options.bodies?.expire();
     try {
       // Partitions an edge placed mail in since (redis.partitions raised somewhere).
       const seen = await spool.refreshLayout(true);

@@ -1,4 +1,4 @@
-import { BodyCache, startDelivery } from '@moat/delivery';
+import { bodyCacheFor, startDelivery } from '@moat/delivery';
 import { usableCpus } from '../cpus.js';
 import type { RoleContext, Service } from '../run-roles.js';
 import { startDeliveryThread } from './worker-thread.js';
@@ -11,7 +11,7 @@ import { startDeliveryThread } from './worker-thread.js';
 export async function startWorkerRole(context: RoleContext): Promise<Service> {
   if (useThread(context)) return startDeliveryThread(context);
   // With the edge on this event loop, its bodies go straight into the cache.
-  const bodies = context.roles.includes('edge') ? bodyCache(context.config.delivery.bodyCache) : null;
+  const bodies = context.roles.includes('edge') ? bodyCacheFor(context.config.delivery.bodyCache) : null;
   const delivery = await startDelivery({
     config: context.config,
     redisUrl: context.redisUrl,
@@ -33,14 +33,6 @@ export async function startWorkerRole(context: RoleContext): Promise<Service> {
       ...(bodies ? { bodyCacheHits: bodies.hits, bodyCacheMisses: bodies.misses } : {}),
     }),
   };
-}
-
-/** A body not taken this long after it was queued goes (its job was deferred, deleted, or taken elsewhere). */
-const BODY_TTL_MS = 60_000;
-
-/** The cache of delivery.bodyCache bytes (null when 0: off). */
-export function bodyCache(budget: number): BodyCache | null {
-  return budget > 0 ? new BodyCache({ budget, ttl: BODY_TTL_MS }) : null;
 }
 
 function useThread(context: RoleContext): boolean {
