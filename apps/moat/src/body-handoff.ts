@@ -10,14 +10,8 @@ import type { QueuedHandler } from '@moat/edge';
 export class BodyHandoff {
   #to: QueuedHandler | null = null;
 
-  /** The edge's onQueued: never throws (a failed handoff only costs a read from Redis). */
-  readonly queued: QueuedHandler = (messageId, body, movable) => {
-    try {
-      this.#to?.(messageId, body, movable);
-    } catch {
-      // the body stays in Redis, where delivery finds it
-    }
-  };
+  /** The edge's onQueued (which logs a throw: delivery then reads the body from Redis). */
+  readonly queued: QueuedHandler = (messageId, body, movable) => this.#to?.(messageId, body, movable);
 
   /** Where bodies go from now on (null: nowhere). */
   deliverTo(to: QueuedHandler | null): void {

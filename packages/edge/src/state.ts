@@ -51,14 +51,15 @@ export interface SessionState {
   heloChecked: boolean;
 }
 
-/** What the session handlers work with. */
 /**
  * Told of each message once it is durable and the edge is done with it. `movable`: the body's
  * memory is its own (data.ts ownsItsMemory), so the callee may transfer it to another thread
- * instead of copying it. Must not throw.
+ * instead of copying it. A throw is caught and logged (edge.handoff_failed): delivery then
+ * reads the body from Redis.
  */
 export type QueuedHandler = (messageId: string, body: Buffer, movable: boolean) => void;
 
+/** What the session handlers work with. */
 export interface HandlerDeps {
   /** The settings now (a reload replaces them); each session keeps the ones it started with. */
   readonly settings: () => EdgeSettings;
