@@ -65,11 +65,7 @@ async function run(port: NonNullable<typeof parentPort>, input: ThreadInput): Pr
   const stats = () =>
     send({
       type: 'stats',
-      stats: {
-        deliveryRoutes: delivery.routes().length,
-        activeJobs: delivery.active(),
-        ...(bodies ? { bodyCacheHits: bodies.hits, bodyCacheMisses: bodies.misses } : {}),
-      },
+      stats: delivery.stats(),
     });
   const timer = setInterval(stats, STATS_EVERY_MS);
   send({ type: 'ready' });

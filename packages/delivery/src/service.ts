@@ -51,14 +51,15 @@ export interface DeliveryOptions {
 }
 
 export interface DeliveryService {
-  /** Route ids that have a worker in this process. */
-  routes(): string[];
   /** The partitions this process delivers from. */
   partitions(): number[];
-  /** Deliveries in progress now. */
-  active(): number;
   /** SMTP connections opened so far. */
   connectionsOpened(): number;
+  /**
+   * This process's delivery figures for its heartbeat: routes with a worker (deliveryRoutes),
+   * deliveries in progress (activeJobs), and the body cache's reads.
+   */
+  stats(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -225,10 +226,16 @@ export async function startDelivery(options: DeliveryOptions): Promise<DeliveryS
   timer.unref();
 
   return {
-    routes: () => [...workers.keys()],
     partitions: () => [...partitions],
-    active: () => active,
     connectionsOpened: () => pool.opened,
+    stats: () => {
+      const bodies = options.bodies;
+      return {
+        deliveryRoutes: workers.size,
+        activeJobs: active,
+        ...(bodies ? { bodyCacheHits: bodies.hits, bodyCacheMisses: bodies.misses } : {}),
+      };
+    },
     async stop() {
       if (stopping) return;
       stopping = true;

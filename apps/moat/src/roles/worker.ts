@@ -27,11 +27,7 @@ export async function startWorkerRole(context: RoleContext): Promise<Service> {
       context.bodies.deliverTo(null);
       await delivery.stop();
     },
-    stats: () => ({
-      deliveryRoutes: delivery.routes().length,
-      activeJobs: delivery.active(),
-      ...(bodies ? { bodyCacheHits: bodies.hits, bodyCacheMisses: bodies.misses } : {}),
-    }),
+    stats: () => delivery.stats(),
   };
 }
 
