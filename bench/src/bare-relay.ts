@@ -8,6 +8,7 @@
  * smtp-server and delivers with nodemailer can do end to end on this machine.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { BODY_TTL_MS, BodyCache } from '@moat/delivery';
 import { Redis } from 'ioredis';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 
@@ -25,14 +26,10 @@ export interface RelayBody {
   readonly body: Uint8Array;
 }
 
-/** Moat's default delivery.bodyCache: bodies over it are read from Redis. */
-const BUDGET = 256 * 1024 * 1024;
-const bodies = new Map<string, Buffer>();
-let held = 0;
+/** Moat's own cache with its default delivery.bodyCache: bodies over it are read from Redis. */
+const bodies = new BodyCache({ budget: 256 * 1024 * 1024, ttl: BODY_TTL_MS });
 parentPort?.on('message', ({ id, body }: RelayBody) => {
-  if (held + body.byteLength > BUDGET) return;
-  bodies.set(id, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
-  held += body.byteLength;
+  bodies.put(id, Buffer.from(body.buffer, body.byteOffset, body.byteLength));
 });
 
 /** The body from memory (then forgotten) or from Redis. */
@@ -40,7 +37,6 @@ async function bodyOf(redis: Redis, id: string): Promise<Buffer | null> {
   const kept = bodies.get(id);
   if (kept === undefined) return redis.getBuffer(`bare:body:${id}`);
   bodies.delete(id);
-  held -= kept.length;
   return kept;
 }
 
